@@ -1,0 +1,44 @@
+# AccelIR: the two commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck bench data clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Install once per change of pyproject.toml. torch is installed first and pinned, so pip takes
+# the CPU build where one is provided (find-links) instead of resolving a CUDA build.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/accelir demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check accelir service worker tests benchmarks
+	$(VENV)/bin/ruff format --check accelir service worker tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy accelir
+
+bench: $(STAMP)
+	$(PY) benchmarks/codec_vs_pillow.py
+
+data: $(STAMP)
+	$(VENV)/bin/accelir data fetch
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

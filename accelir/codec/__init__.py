@@ -1,0 +1,143 @@
+"""The AccelIR block container: each block of an image is a baseline JPEG scan of its own quality.
+
+Public API (stable; used by the pipeline, the service and outside checks):
+
+- ``encode(image, qualities, block=32, subsampling="4:2:0") -> bytes``
+- ``decode(data) -> np.ndarray``
+- ``block_jpeg(data, row, col) -> bytes`` — one block as a standalone JPEG file
+- ``info(data) -> ContainerInfo`` — geometry, quality map and per-block byte ranges
+- ``ContainerError`` — raised for any invalid container
+
+All blocks share one set of Huffman tables, optimised for the image's own symbol statistics
+(``huffman="standard"`` uses the Annex K tables instead). The byte layout is in docs/format.md.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from accelir.codec import entropy, transform
+from accelir.codec.container import (
+    DEFAULT_LIMITS,
+    ContainerError,
+    ContainerInfo,
+    Limits,
+    Parsed,
+    parse,
+    standard_tables,
+    write,
+)
+from accelir.codec.decoder import decode_blocks
+from accelir.codec.huffman import optimal_table
+from accelir.codec.jfif import EOI, block_header
+from accelir.codec.layout import Layout
+
+__all__ = [
+    "ContainerError",
+    "ContainerInfo",
+    "Limits",
+    "block_jpeg",
+    "decode",
+    "encode",
+    "info",
+]
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError("image must be a uint8 numpy array")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image must be H×W×3 with H, W ≥ 1, got shape {image.shape}")
+    if (
+        max(image.shape[:2]) > DEFAULT_LIMITS.max_side
+        or image.shape[0] * image.shape[1] > DEFAULT_LIMITS.max_pixels
+    ):
+        raise ValueError(f"image of {image.shape[1]}×{image.shape[0]} exceeds the container limits")
+    return np.ascontiguousarray(image)
+
+
+def _check_qualities(qualities: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    q = np.asarray(qualities)
+    if q.shape != grid:
+        raise ValueError(f"qualities must have shape {grid} (blocks), got {q.shape}")
+    if not np.issubdtype(q.dtype, np.integer) and not np.all(np.mod(q, 1) == 0):
+        raise ValueError("qualities must be integers")
+    q = q.astype(np.int64)
+    if q.min() < 1 or q.max() > 100:
+        raise ValueError("qualities must lie in 1..100")
+    return q
+
+
+def encode(
+    image: np.ndarray,
+    qualities: np.ndarray,
+    block: int = 32,
+    subsampling: str = "4:2:0",
+    *,
+    huffman_tables: str = "optimized",
+) -> bytes:
+    """Encode an H×W×3 uint8 RGB image with one JPEG quality per block.
+
+    ``qualities`` has shape (ceil(H / block), ceil(W / block)), values 1..100.
+    ``huffman_tables`` is ``"optimized"`` (one set computed from this image, stored once) or
+    ``"standard"`` (Annex K, not stored).
+    """
+    layout = Layout(block, subsampling)
+    image = _check_image(image)
+    h, w = image.shape[:2]
+    q = _check_qualities(qualities, layout.grid(h, w))
+    if huffman_tables not in ("optimized", "standard"):
+        raise ValueError("huffman_tables must be 'optimized' or 'standard'")
+    coefs = transform.forward(image, q, layout)
+    comps = layout.unit_components()
+    if huffman_tables == "optimized":
+        counts = entropy.count_symbols(coefs, comps)
+        tables = tuple(optimal_table(c) for c in counts)
+    else:
+        tables = standard_tables()
+    code_lengths = np.stack([t.lengths for t in tables])
+    codes = np.stack([t.codes for t in tables])
+    bits = entropy.segment_bits(coefs, comps, code_lengths)
+    out = np.empty(int(2 * (bits.sum() // 8 + bits.size + 1)), dtype=np.uint8)
+    lengths = np.empty(bits.size, dtype=np.int64)
+    n = entropy.write_segments(coefs, comps, code_lengths, codes, out, lengths)
+    stored = None if huffman_tables == "standard" else tables
+    return write(layout, w, h, q, stored, lengths.reshape(q.shape), out[:n].tobytes())
+
+
+@lru_cache(maxsize=16)
+def _parse_cached(data: bytes) -> Parsed:
+    return parse(data)
+
+
+def _parsed(data: bytes, limits: Limits | None) -> Parsed:
+    if limits is not None and limits != DEFAULT_LIMITS:
+        return parse(data, limits)
+    if not isinstance(data, bytes):
+        return parse(data)
+    return _parse_cached(data)
+
+
+def info(data: bytes, *, limits: Limits | None = None) -> ContainerInfo:
+    """The container's manifest (raises ``ContainerError`` if it is invalid)."""
+    return _parsed(data, limits).info
+
+
+def block_jpeg(data: bytes, row: int, col: int, *, limits: Limits | None = None) -> bytes:
+    """Block (row, col) as a standalone baseline JPEG (block × block pixels; blocks on the right
+    and bottom edges include the replicated padding that ``decode`` crops)."""
+    parsed = _parsed(data, limits)
+    meta = parsed.info
+    if not (isinstance(row, int | np.integer) and isinstance(col, int | np.integer)):
+        raise TypeError("row and col must be integers")
+    start, end = meta.block_range(int(row), int(col))
+    q = int(meta.quality_map[row, col])
+    return block_header(q, meta.layout, parsed.tables) + parsed.data[start:end] + EOI
+
+
+def decode(data: bytes, *, limits: Limits | None = None, threads: int | None = None) -> np.ndarray:
+    """Decode a container to its H×W×3 uint8 RGB image (raises ``ContainerError``)."""
+    parsed = _parsed(data, limits)
+    return decode_blocks(parsed, threads=threads)

@@ -1,0 +1,391 @@
+"""The AccelIR block container (``.air``): byte layout, writing, and validated parsing.
+
+Layout (all integers unsigned; ``uvarint`` is LEB128; see docs/format.md):
+
+    magic "AIRC" | version u8 | flags u8 | log2(block) u8 | width uvarint | height uvarint
+    quality map  | Huffman tables (unless flags say Annex K) | block index | segments
+
+Parsing never trusts the input: every size is checked against ``Limits`` before anything is
+allocated, compressed fields are inflated with a hard output cap, and the block index must add
+up to exactly the bytes that follow it. Any violation raises ``ContainerError``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from accelir.codec.huffman import HuffmanTable
+from accelir.codec.layout import Layout
+from accelir.codec.tables import STD_TABLES
+
+MAGIC = b"AIRC"
+VERSION = 1
+_FLAG_444 = 0x01
+_FLAG_STANDARD_TABLES = 0x02
+_KNOWN_FLAGS = _FLAG_444 | _FLAG_STANDARD_TABLES
+_QMAP_UNIFORM, _QMAP_DEFLATE = 0, 1
+_MAX_TABLE_BYTES = 4 * (16 + 256)
+# Symbols a baseline 8-bit decoder accepts in each table slot.
+_DC_SYMBOLS = frozenset(range(12))
+_AC_SYMBOLS = frozenset([0x00, 0xF0] + [(r << 4) | s for r in range(16) for s in range(1, 11)])
+
+
+class ContainerError(ValueError):
+    """The bytes are not a valid AccelIR container (truncated, malformed or over a limit)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds applied to untrusted containers before any allocation."""
+
+    max_pixels: int = 1 << 27  # 134 megapixels: 8K photographs fit with room to spare
+    max_side: int = 1 << 16
+    max_bytes: int = 1 << 30
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """The manifest of a container: geometry, per-block qualities and byte ranges."""
+
+    version: int
+    width: int
+    height: int
+    block: int
+    subsampling: str
+    huffman: str  # "optimized" (tables stored) or "standard" (Annex K)
+    quality_map: np.ndarray  # (rows, cols) uint8
+    offsets: np.ndarray  # (rows, cols) int64: first byte of each block's segment
+    lengths: np.ndarray  # (rows, cols) int64: bytes of each block's segment
+    header_bytes: int  # bytes before the first segment
+    total_bytes: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.quality_map.shape[0])
+
+    @property
+    def cols(self) -> int:
+        return int(self.quality_map.shape[1])
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.block, self.subsampling)
+
+    def block_range(self, row: int, col: int) -> tuple[int, int]:
+        """[start, end) of a block's segment inside the container, for HTTP range requests."""
+        if not (0 <= row < self.rows and 0 <= col < self.cols):
+            raise IndexError(f"block ({row}, {col}) outside the {self.rows}×{self.cols} grid")
+        start = int(self.offsets[row, col])
+        return start, start + int(self.lengths[row, col])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready manifest."""
+        return {
+            "version": self.version,
+            "width": self.width,
+            "height": self.height,
+            "block": self.block,
+            "subsampling": self.subsampling,
+            "huffman": self.huffman,
+            "rows": self.rows,
+            "cols": self.cols,
+            "bytes": self.total_bytes,
+            "header_bytes": self.header_bytes,
+            "quality_map": self.quality_map.tolist(),
+            "byte_ranges": np.stack([self.offsets, self.offsets + self.lengths], axis=-1).tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class Parsed:
+    info: ContainerInfo
+    tables: tuple[HuffmanTable, ...]
+    data: bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _uvarint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    return c.compress(data) + c.flush()
+
+
+def _zigzag(values: np.ndarray) -> np.ndarray:
+    return np.where(values < 0, -2 * values - 1, 2 * values).astype(np.int64)
+
+
+def _unzigzag(values: np.ndarray) -> np.ndarray:
+    return np.where(values & 1, -((values + 1) >> 1), values >> 1)
+
+
+def _length_residuals(lengths: np.ndarray) -> np.ndarray:
+    """Zigzag-mapped difference of each segment length to its left neighbour (to the block
+    above for the first column)."""
+    grid = lengths.astype(np.int64)
+    pred = np.empty_like(grid)
+    pred[:, 1:] = grid[:, :-1]
+    pred[1:, 0] = grid[:-1, 0]
+    pred[0, 0] = 0
+    return _zigzag(grid - pred).reshape(-1)
+
+
+def _encode_lengths(lengths: np.ndarray) -> bytes:
+    """The block index: Rice codes of the length residuals with the best parameter k, the unary
+    parts and the k-bit remainders in two bit streams (so both decode without a loop)."""
+    z = _length_residuals(lengths)
+    k = min(range(24), key=lambda kk: int(np.sum(z >> kk)) + z.size * (kk + 1))
+    quotient = z >> k
+    unary = np.ones(int(quotient.sum()) + z.size, dtype=np.uint8)
+    unary[np.cumsum(quotient + 1) - 1] = 0
+    unary_bytes = np.packbits(np.pad(unary, (0, -unary.size % 8), constant_values=1)).tobytes()
+    shifts = np.arange(k - 1, -1, -1, dtype=np.int64)
+    remainder = ((z[:, None] >> shifts[None, :]) & 1).astype(np.uint8).reshape(-1)
+    return bytes([k]) + _uvarint(len(unary_bytes)) + unary_bytes + np.packbits(remainder).tobytes()
+
+
+def write(
+    layout: Layout,
+    width: int,
+    height: int,
+    quality_map: np.ndarray,
+    tables: Sequence[HuffmanTable] | None,
+    lengths: np.ndarray,
+    payload: bytes,
+) -> bytes:
+    """Serialise a container. ``tables=None`` means the Annex K tables (not stored)."""
+    flags = (_FLAG_444 if layout.subsampling == "4:4:4" else 0) | (
+        _FLAG_STANDARD_TABLES if tables is None else 0
+    )
+    parts = [MAGIC, bytes([VERSION, flags, layout.block.bit_length() - 1])]
+    parts += [_uvarint(width), _uvarint(height)]
+    q = quality_map.astype(np.uint8)
+    if np.all(q == q.flat[0]):
+        parts.append(bytes([_QMAP_UNIFORM, int(q.flat[0])]))
+    else:
+        packed = _deflate(q.tobytes())
+        parts += [bytes([_QMAP_DEFLATE]), _uvarint(len(packed)), packed]
+    if tables is not None:
+        packed_tables = _deflate(b"".join(t.dht_payload() for t in tables))
+        parts += [_uvarint(len(packed_tables)), packed_tables]
+    index = _encode_lengths(lengths)
+    parts += [_uvarint(len(index)), index, payload]
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ContainerError(
+                f"truncated container: {what} needs {n} bytes at offset {self.pos}"
+            )
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def uvarint(self, what: str, maximum: int) -> int:
+        value, shift = 0, 0
+        while True:
+            byte = self.u8(what)
+            value |= (byte & 0x7F) << shift
+            if value > maximum:
+                raise ContainerError(f"{what} exceeds the limit {maximum}")
+            if not byte & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ContainerError(f"{what}: malformed varint")
+
+
+def _inflate_bounded(data: bytes, maximum: int, what: str) -> bytes:
+    """Inflate raw deflate data of at most ``maximum`` bytes."""
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(data, maximum + 1)
+    except zlib.error as exc:
+        raise ContainerError(f"{what}: corrupt compressed data ({exc})") from None
+    if len(out) > maximum or not d.eof or d.unconsumed_tail or d.unused_data:
+        raise ContainerError(f"{what}: malformed compressed data")
+    return out
+
+
+def _inflate(data: bytes, size: int, what: str) -> bytes:
+    """Inflate raw deflate data that must expand to exactly ``size`` bytes (a bomb stops at
+    ``size + 1``)."""
+    d = zlib.decompressobj(-15)
+    try:
+        out = d.decompress(data, size + 1)
+    except zlib.error as exc:
+        raise ContainerError(f"{what}: corrupt compressed data ({exc})") from None
+    if len(out) != size or not d.eof or d.unconsumed_tail or d.unused_data:
+        raise ContainerError(f"{what}: expected {size} bytes after decompression")
+    return out
+
+
+def _decode_lengths(data: bytes, rows: int, cols: int) -> np.ndarray:
+    n = rows * cols
+    r = _Reader(data)
+    k = r.u8("block index parameter")
+    if k > 23:
+        raise ContainerError("block index: bad Rice parameter")
+    unary_size = r.uvarint("block index size", len(data))
+    unary = np.unpackbits(np.frombuffer(r.take(unary_size, "block index"), dtype=np.uint8))
+    zeros = np.flatnonzero(unary == 0)
+    if zeros.size != n or unary.size - 1 - (zeros[-1] if n else -1) >= 8:
+        raise ContainerError("block index: malformed unary part")
+    quotient = np.diff(zeros, prepend=-1) - 1
+    rem_bytes = r.take(-(-n * k // 8), "block index")
+    if r.pos != len(data):
+        raise ContainerError("block index: trailing bytes")
+    bits = np.unpackbits(np.frombuffer(rem_bytes, dtype=np.uint8))[: n * k].reshape(n, k)
+    remainder = bits.astype(np.int64) @ (1 << np.arange(k - 1, -1, -1, dtype=np.int64))
+    z = (quotient.astype(np.int64) << k) | remainder
+    grid = _unzigzag(z).reshape(rows, cols)
+    grid[:, 0] = np.cumsum(grid[:, 0])  # the first column is predicted from the block above
+    return np.cumsum(grid, axis=1)
+
+
+def _read_table(reader: _Reader, slot: int) -> HuffmanTable:
+    bits = tuple(reader.take(16, "Huffman table"))
+    values = reader.take(sum(bits), "Huffman table")
+    allowed = _AC_SYMBOLS if slot % 2 else _DC_SYMBOLS
+    if not set(values) <= allowed:
+        raise ContainerError("Huffman table holds symbols a baseline JPEG cannot use")
+    try:
+        return HuffmanTable(bits, values)
+    except ValueError as exc:
+        raise ContainerError(f"Huffman table: {exc}") from None
+
+
+def standard_tables() -> tuple[HuffmanTable, ...]:
+    return tuple(HuffmanTable(bits, values) for bits, values in STD_TABLES)
+
+
+def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """Validate and index a container. Raises ``ContainerError`` on anything malformed."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ContainerError(f"a container is bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > limits.max_bytes:
+        raise ContainerError(
+            f"container of {len(data)} bytes exceeds the {limits.max_bytes}-byte limit"
+        )
+    r = _Reader(data)
+    if r.take(4, "magic") != MAGIC:
+        raise ContainerError("not an AccelIR container (bad magic)")
+    version = r.u8("version")
+    if version != VERSION:
+        raise ContainerError(f"unsupported container version {version}")
+    flags = r.u8("flags")
+    if flags & ~_KNOWN_FLAGS:
+        raise ContainerError(f"unknown flags 0x{flags:02x}")
+    log2_block = r.u8("block size")
+    if log2_block not in (4, 5, 6):
+        raise ContainerError(f"block size 2**{log2_block} is not 16, 32 or 64")
+    layout = Layout(1 << log2_block, "4:4:4" if flags & _FLAG_444 else "4:2:0")
+    width = r.uvarint("width", limits.max_side)
+    height = r.uvarint("height", limits.max_side)
+    if width < 1 or height < 1:
+        raise ContainerError("image size must be at least 1×1")
+    if width * height > limits.max_pixels:
+        raise ContainerError(f"{width}×{height} exceeds the {limits.max_pixels}-pixel limit")
+    rows, cols = layout.grid(height, width)
+    n_blocks = rows * cols
+
+    mode = r.u8("quality map mode")
+    if mode == _QMAP_UNIFORM:
+        q = r.u8("quality")
+        qmap = np.full((rows, cols), q, dtype=np.uint8)
+    elif mode == _QMAP_DEFLATE:
+        size = r.uvarint("quality map size", len(data))
+        raw = _inflate(r.take(size, "quality map"), n_blocks, "quality map")
+        qmap = np.frombuffer(raw, dtype=np.uint8).reshape(rows, cols).copy()
+    else:
+        raise ContainerError(f"unknown quality map mode {mode}")
+    if qmap.min() < 1 or qmap.max() > 100:
+        raise ContainerError("block qualities must lie in 1..100")
+
+    if flags & _FLAG_STANDARD_TABLES:
+        tables = standard_tables()
+    else:
+        size = r.uvarint("Huffman tables size", len(data))
+        raw_tables = _inflate_bounded(
+            r.take(size, "Huffman tables"), _MAX_TABLE_BYTES, "Huffman tables"
+        )
+        table_reader = _Reader(raw_tables)
+        tables = tuple(_read_table(table_reader, slot) for slot in range(4))
+        if table_reader.pos != len(raw_tables):
+            raise ContainerError("Huffman tables: trailing bytes")
+
+    index_size = r.uvarint("block index size", len(data))
+    lengths = _decode_lengths(r.take(index_size, "block index"), rows, cols)
+    max_seg = layout.max_segment_bytes()
+    if lengths.min() < 1 or lengths.max() > max_seg:
+        raise ContainerError(f"block index: segment lengths must lie in 1..{max_seg}")
+    header_bytes = r.pos
+    if int(lengths.sum()) != len(data) - header_bytes:
+        raise ContainerError(
+            f"block index promises {int(lengths.sum())} bytes of segments, "
+            f"{len(data) - header_bytes} follow"
+        )
+    offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(
+        rows, cols
+    )
+    info = ContainerInfo(
+        version=version,
+        width=width,
+        height=height,
+        block=layout.block,
+        subsampling=layout.subsampling,
+        huffman="standard" if flags & _FLAG_STANDARD_TABLES else "optimized",
+        quality_map=qmap,
+        offsets=offsets,
+        lengths=lengths,
+        header_bytes=header_bytes,
+        total_bytes=len(data),
+    )
+    return Parsed(info, tables, data)
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "ContainerError",
+    "ContainerInfo",
+    "Limits",
+    "Parsed",
+    "parse",
+    "standard_tables",
+    "write",
+]

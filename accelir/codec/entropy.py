@@ -1,0 +1,183 @@
+"""Baseline JPEG entropy coding of block scans, compiled with numba.
+
+Input everywhere: quantised coefficients shaped (blocks, units per block, 64), zigzag order,
+plus the component (0 = Y, 1 = Cb, 2 = Cr) of each unit position in a block. Each block is
+one scan segment: DC predictors restart at 0, the segment ends padded with 1-bits to a byte
+boundary, and every 0xFF byte is followed by a stuffed 0x00 (T.81 F.1.2).
+
+Kernels:
+- ``count_symbols``: Huffman symbol frequencies per table slot (to build optimal tables);
+- ``segment_bits``: exact coded size of each block before padding and stuffing (for rate
+  control: no bits are written);
+- ``write_segments``: the bytes.
+
+Table slots: 0 = DC luma, 1 = AC luma, 2 = DC chroma, 3 = AC chroma.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_NJIT = {"cache": True, "nogil": True, "boundscheck": False}
+
+
+@numba.njit(**_NJIT)
+def _category(value: int) -> int:
+    mag = abs(value)
+    n = 0
+    while mag:
+        n += 1
+        mag >>= 1
+    return n
+
+
+@numba.njit(**_NJIT)
+def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """(4, 256) int64 symbol counts over all blocks."""
+    counts = np.zeros((4, 256), dtype=np.int64)
+    n_blocks, n_units = coefs.shape[0], coefs.shape[1]
+    pred = np.zeros(3, dtype=np.int32)
+    for b in range(n_blocks):
+        pred[:] = 0
+        for u in range(n_units):
+            comp = components[u]
+            slot = 0 if comp == 0 else 2
+            dc = np.int32(coefs[b, u, 0])
+            counts[slot, _category(dc - pred[comp])] += 1
+            pred[comp] = dc
+            run = 0
+            for k in range(1, 64):
+                v = coefs[b, u, k]
+                if v == 0:
+                    run += 1
+                    continue
+                while run > 15:
+                    counts[slot + 1, 0xF0] += 1
+                    run -= 16
+                counts[slot + 1, (run << 4) | _category(v)] += 1
+                run = 0
+            if run > 0:
+                counts[slot + 1, 0] += 1
+    return counts
+
+
+@numba.njit(**_NJIT)
+def segment_bits(coefs: np.ndarray, components: np.ndarray, code_lengths: np.ndarray) -> np.ndarray:
+    """(blocks,) int64 coded bits of each block with the given (4, 256) code lengths."""
+    n_blocks, n_units = coefs.shape[0], coefs.shape[1]
+    bits = np.zeros(n_blocks, dtype=np.int64)
+    pred = np.zeros(3, dtype=np.int32)
+    for b in range(n_blocks):
+        pred[:] = 0
+        total = 0
+        for u in range(n_units):
+            comp = components[u]
+            slot = 0 if comp == 0 else 2
+            dc = np.int32(coefs[b, u, 0])
+            cat = _category(dc - pred[comp])
+            total += code_lengths[slot, cat] + cat
+            pred[comp] = dc
+            run = 0
+            for k in range(1, 64):
+                v = coefs[b, u, k]
+                if v == 0:
+                    run += 1
+                    continue
+                while run > 15:
+                    total += code_lengths[slot + 1, 0xF0]
+                    run -= 16
+                cat = _category(v)
+                total += code_lengths[slot + 1, (run << 4) | cat] + cat
+                run = 0
+            if run > 0:
+                total += code_lengths[slot + 1, 0]
+        bits[b] = total
+    return bits
+
+
+@numba.njit(**_NJIT)
+def _put(
+    out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int
+) -> tuple[int, int, int]:
+    """Append ``length`` bits of ``code``; flush whole bytes with 0xFF stuffing."""
+    acc = (acc << length) | code
+    n_acc += length
+    while n_acc >= 8:
+        n_acc -= 8
+        byte = (acc >> n_acc) & 0xFF
+        out[pos] = byte
+        pos += 1
+        if byte == 0xFF:
+            out[pos] = 0
+            pos += 1
+    acc &= (1 << n_acc) - 1
+    return pos, acc, n_acc
+
+
+@numba.njit(**_NJIT)
+def _extra_bits(value: int, cat: int) -> int:
+    return value if value >= 0 else value + (1 << cat) - 1
+
+
+@numba.njit(**_NJIT)
+def write_segments(
+    coefs: np.ndarray,
+    components: np.ndarray,
+    code_lengths: np.ndarray,
+    codes: np.ndarray,
+    out: np.ndarray,
+    lengths: np.ndarray,
+) -> int:
+    """Write every block's segment into ``out``; store each segment's byte length in
+    ``lengths``; return the total. ``out`` must hold 2 × (coded bits / 8 + blocks) bytes."""
+    n_blocks, n_units = coefs.shape[0], coefs.shape[1]
+    pred = np.zeros(3, dtype=np.int32)
+    pos = 0
+    for b in range(n_blocks):
+        start = pos
+        acc, n_acc = 0, 0
+        pred[:] = 0
+        for u in range(n_units):
+            comp = components[u]
+            slot = 0 if comp == 0 else 2
+            dc = np.int32(coefs[b, u, 0])
+            diff = dc - pred[comp]
+            pred[comp] = dc
+            cat = _category(diff)
+            length = code_lengths[slot, cat]
+            pos, acc, n_acc = _put(
+                out,
+                pos,
+                acc,
+                n_acc,
+                (codes[slot, cat] << cat) | _extra_bits(diff, cat),
+                length + cat,
+            )
+            run = 0
+            for k in range(1, 64):
+                v = np.int32(coefs[b, u, k])
+                if v == 0:
+                    run += 1
+                    continue
+                while run > 15:
+                    pos, acc, n_acc = _put(
+                        out, pos, acc, n_acc, codes[slot + 1, 0xF0], code_lengths[slot + 1, 0xF0]
+                    )
+                    run -= 16
+                cat = _category(v)
+                sym = (run << 4) | cat
+                code = (codes[slot + 1, sym] << cat) | _extra_bits(v, cat)
+                pos, acc, n_acc = _put(
+                    out, pos, acc, n_acc, code, code_lengths[slot + 1, sym] + cat
+                )
+                run = 0
+            if run > 0:
+                pos, acc, n_acc = _put(
+                    out, pos, acc, n_acc, codes[slot + 1, 0], code_lengths[slot + 1, 0]
+                )
+        if n_acc > 0:
+            pad = 8 - n_acc
+            pos, acc, n_acc = _put(out, pos, acc, n_acc, (1 << pad) - 1, pad)
+        lengths[b] = pos - start
+    return pos

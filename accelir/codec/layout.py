@@ -1,0 +1,78 @@
+"""Block geometry of the container: block size, chroma subsampling, MCUs and 8×8 units.
+
+A *block* (16, 32 or 64 pixels square) is the unit that gets its own JPEG quality and its own
+entropy-coded segment. Inside a block the data is a plain baseline JPEG scan: MCUs in raster
+order, each MCU holding its luma units (2×2 for 4:2:0, one for 4:4:4) then one Cb and one Cr unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BLOCK_SIZES = (16, 32, 64)
+SUBSAMPLINGS = ("4:2:0", "4:4:4")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Geometry shared by encoder, decoder and the standalone-JPEG builder."""
+
+    block: int = 32
+    subsampling: str = "4:2:0"
+
+    def __post_init__(self) -> None:
+        if self.block not in BLOCK_SIZES:
+            raise ValueError(f"block must be one of {BLOCK_SIZES}, got {self.block}")
+        if self.subsampling not in SUBSAMPLINGS:
+            raise ValueError(f"subsampling must be one of {SUBSAMPLINGS}, got {self.subsampling!r}")
+
+    @property
+    def h_factor(self) -> int:
+        """Luma sampling factor (both directions): 2 for 4:2:0, 1 for 4:4:4."""
+        return 2 if self.subsampling == "4:2:0" else 1
+
+    @property
+    def mcu(self) -> int:
+        """MCU side in pixels."""
+        return 8 * self.h_factor
+
+    @property
+    def mcus_per_side(self) -> int:
+        return self.block // self.mcu
+
+    @property
+    def luma_per_mcu(self) -> int:
+        return self.h_factor * self.h_factor
+
+    @property
+    def units_per_mcu(self) -> int:
+        return self.luma_per_mcu + 2
+
+    @property
+    def units_per_block(self) -> int:
+        return self.mcus_per_side**2 * self.units_per_mcu
+
+    @property
+    def chroma_side(self) -> int:
+        """Side of a block's chroma planes in samples."""
+        return self.block // self.h_factor
+
+    def unit_components(self) -> np.ndarray:
+        """Component (0 = Y, 1 = Cb, 2 = Cr) of each unit of one block, in scan order."""
+        mcu = np.array([0] * self.luma_per_mcu + [1, 2], dtype=np.uint8)
+        return np.tile(mcu, self.mcus_per_side**2)
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """(rows, cols) of blocks covering an image."""
+        return -(-height // self.block), -(-width // self.block)
+
+    def max_segment_bytes(self) -> int:
+        """An upper bound on one block's entropy-coded bytes (for validating untrusted sizes).
+
+        A unit codes at most a 16-bit code plus 11 extra bits for DC and 63 × (16 + 10) bits for
+        AC; every byte may need a stuffed zero.
+        """
+        bits_per_unit = 27 + 63 * 26
+        return 2 * (self.units_per_block * bits_per_unit // 8 + 1)
