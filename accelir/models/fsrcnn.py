@@ -1,0 +1,123 @@
+"""FSRCNN: the Fast Super-Resolution Convolutional Neural Network.
+
+Chao Dong, Chen Change Loy and Xiaoou Tang, "Accelerating the Super-Resolution Convolutional
+Neural Network", ECCV 2016 (arXiv:1608.00367).
+
+FSRCNN works on the low-resolution image throughout and upsamples only at the very end with a
+learned deconvolution (transposed convolution). Its five parts are, with the paper's notation
+``FSRCNN(d, s, m)``:
+
+1. feature extraction — a 5×5 convolution to ``d`` channels;
+2. shrinking — a 1×1 convolution ``d → s``;
+3. mapping — ``m`` 3×3 convolutions ``s → s``;
+4. expanding — a 1×1 convolution ``s → d``;
+5. deconvolution — a 9×9 transposed convolution ``d → 3`` with stride ``scale``.
+
+Every convolution but the last is followed by a per-channel PReLU. The paper's full network is
+``FSRCNN(56, 12, 4)`` and its small one ``FSRCNN-s(32, 5, 1)``; here ``d`` is the registry's
+``width`` while ``s = 12`` and ``m = 4`` stay fixed. The paper trains on the luma (Y) channel
+only; this implementation maps RGB to RGB (3 input and 3 output channels), which changes only the
+first and last layers. There is no mean shift: the input is used as given, in [0, 1].
+
+This module holds :class:`FSRCNN` and its registry builder :func:`build_fsrcnn`.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from accelir.models.registry import register
+
+__all__ = ["FSRCNN", "build_fsrcnn"]
+
+DECONV_KERNEL = 9
+
+
+def _deconv_padding(kernel_size: int, scale: int) -> tuple[int, int]:
+    """``(padding, output_padding)`` of a stride-``scale`` transposed convolution giving ``s·H``.
+
+    The output size of a transposed convolution is ``(H − 1)·s − 2p + k + op``; it equals ``s·H``
+    when ``2p − op = k − s``. Of the solutions this picks the one that puts the kernel centre
+    nearest the centre of the ``s × s`` output block of each input pixel, i.e. an offset of
+    ``k // 2 − p = (s − 1) // 2`` output pixels, which needs ``0 ≤ op < s``.
+    """
+    padding = kernel_size // 2 - (scale - 1) // 2
+    output_padding = 2 * padding - (kernel_size - scale)
+    if padding < 0 or not 0 <= output_padding < scale:
+        raise ValueError(f"no exact ×{scale} padding for a {kernel_size}×{kernel_size} deconv")
+    return padding, output_padding
+
+
+class FSRCNN(nn.Module):
+    """FSRCNN(d, s, m) for RGB images.
+
+    Args:
+        scale: Upsampling factor (the deconvolution's stride), e.g. 2, 3 or 4.
+        d: Channels of the feature-extraction and expanding layers (the paper's ``d``;
+            56 for the full network).
+        s: Channels of the shrunken mapping space (the paper's ``s``). Default: 12.
+        m: Number of 3×3 mapping layers (the paper's ``m``). Default: 4.
+        num_channels: Image channels in and out. Default: 3 (RGB; the paper uses 1, luma).
+    """
+
+    # Context a tile needs for exact tiled inference (receptive field of 5×5 + 4 × 3×3 + 9×9 deconvolution).
+    tile_margin = 16
+    tile_multiple = 1
+
+    def __init__(self, scale: int, d: int = 56, s: int = 12, m: int = 4, num_channels: int = 3):
+        super().__init__()
+        if scale < 1 or d < 1 or s < 1 or m < 0 or num_channels < 1:
+            raise ValueError(f"invalid FSRCNN configuration: {scale=}, {d=}, {s=}, {m=}")
+        self.scale = scale
+
+        self.feature_extraction = nn.Sequential(
+            nn.Conv2d(num_channels, d, kernel_size=5, padding=2), nn.PReLU(d)
+        )
+        self.shrinking = nn.Sequential(nn.Conv2d(d, s, kernel_size=1), nn.PReLU(s))
+        mapping: list[nn.Module] = []
+        for _ in range(m):
+            mapping += [nn.Conv2d(s, s, kernel_size=3, padding=1), nn.PReLU(s)]
+        self.mapping = nn.Sequential(*mapping)
+        self.expanding = nn.Sequential(nn.Conv2d(s, d, kernel_size=1), nn.PReLU(d))
+        padding, output_padding = _deconv_padding(DECONV_KERNEL, scale)
+        self.deconvolution = nn.ConvTranspose2d(
+            d,
+            num_channels,
+            kernel_size=DECONV_KERNEL,
+            stride=scale,
+            padding=padding,
+            output_padding=output_padding,
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """The paper's initialisation: He et al.'s Gaussian for the convolutions (fan-out mode),
+        N(0, 0.001²) for the deconvolution, zero biases."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.deconvolution.weight, mean=0.0, std=0.001)
+        if self.deconvolution.bias is not None:
+            nn.init.zeros_(self.deconvolution.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """N×C×H×W low-resolution image → N×C×(scale·H)×(scale·W), for any H, W ≥ 1."""
+        x = self.feature_extraction(x)
+        x = self.shrinking(x)
+        x = self.mapping(x)
+        x = self.expanding(x)
+        out: Tensor = self.deconvolution(x)
+        return out
+
+
+@register(
+    "fsrcnn",
+    "sr",
+    (56, 36),
+    "Dong, Loy & Tang, Accelerating the Super-Resolution Convolutional Neural Network, ECCV 2016",
+)
+def build_fsrcnn(width: int, scale: int) -> FSRCNN:
+    """FSRCNN(d = ``width``, s = 12, m = 4) for RGB at the given ``scale``."""
+    return FSRCNN(scale=scale, d=width)

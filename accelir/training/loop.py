@@ -1,0 +1,196 @@
+"""Training a restoration network: L1 loss, Adam, cosine schedule, checkpoints, time budget.
+
+``train(config, pool, val)`` runs on whatever device the config names (CUDA with bf16 autocast
+when available), checkpoints every ``checkpoint_every`` steps into ``run_dir`` and resumes from
+there, stops at ``steps`` or when ``max_minutes`` is spent (the cosine schedule is re-planned to
+the number of steps that fit the budget once the step time is known), and shows a progress bar
+with the loss and the validation PSNR.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from accelir.models.inference import restore
+from accelir.training.pool import PatchPool
+from accelir.training.validate import ValSample
+
+CALIBRATION_STEPS = 20
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    width: int
+    task: str
+    steps: int = 20_000
+    max_minutes: float | None = None
+    batch: int = 16
+    patch: int = 48
+    lr: float = 2e-4
+    final_lr_ratio: float = 0.02
+    seed: int = 0
+    val_every: int = 250
+    checkpoint_every: int = 250
+    device: str = "auto"
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    planned_steps: int = 0
+    seconds: float = 0.0
+    last_loss: float = math.nan
+    last_val_psnr: float = math.nan
+
+
+def _lr_at(cfg: TrainConfig, step: int, planned: int) -> float:
+    progress = min(1.0, step / max(1, planned))
+    floor = cfg.lr * cfg.final_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+def quick_psnr(model: nn.Module, samples: list[ValSample], task: str) -> float:
+    """Mean PSNR on the q75 inputs of a few validation crops (for the progress bar)."""
+    model.eval()
+    values = []
+    for s in samples:
+        out = restore(model, s.inputs["q75"], task)
+        mse = np.mean((out.astype(np.float64) - s.target.astype(np.float64)) ** 2)
+        values.append(10 * math.log10(255.0**2 / max(mse, 1e-10)))
+    model.train()
+    return float(np.mean(values))
+
+
+def _save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    state: TrainState,
+    cfg: TrainConfig,
+    pool: PatchPool,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "state": asdict(state),
+            "config": asdict(cfg),
+            "pool_rng": pool.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """L1 against the target; a multi-output network (MIMO-UNet's ``forward_multi``) is scored
+    at every output scale against the target averaged down to it, as in its paper."""
+    if getattr(model, "takes_noise_level", False):
+        return nn.functional.l1_loss(model(x, sigma).float(), y)
+    if hasattr(model, "forward_multi"):
+        outputs = model.forward_multi(x)
+        loss = x.new_zeros(())
+        for out in outputs:
+            target = (
+                y
+                if out.shape[-2:] == y.shape[-2:]
+                else nn.functional.interpolate(
+                    y, size=out.shape[-2:], mode="bilinear", align_corners=False, antialias=True
+                )
+            )
+            loss = loss + nn.functional.l1_loss(out.float(), target)
+        return loss
+    return nn.functional.l1_loss(model(x).float(), y)
+
+
+def train(
+    cfg: TrainConfig,
+    model: nn.Module,
+    pool: PatchPool,
+    val: list[ValSample],
+    run_dir: Path,
+    *,
+    show_progress: bool = True,
+) -> TrainState:
+    """Train ``model`` in place; returns the final state (also kept in ``run_dir``)."""
+    device = cfg.resolved_device()
+    torch.manual_seed(cfg.seed)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    state = TrainState(planned_steps=cfg.steps)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "checkpoint.pt"
+    if ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        state = TrainState(**saved["state"])
+        pool.rng.bit_generator.state = saved["pool_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+    amp = device.type == "cuda"
+    budget = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
+    started, seconds_at_start, step_at_start = time.perf_counter(), state.seconds, state.step
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  val {task.fields[val]:.2f} dB"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, disable=not show_progress) as progress:
+        bar = progress.add_task(
+            f"{cfg.model}-{cfg.width} {cfg.task}",
+            total=state.planned_steps,
+            completed=state.step,
+            loss=state.last_loss,
+            val=state.last_val_psnr,
+        )
+        while state.step < state.planned_steps:
+            x, y, sigma = pool.batch(cfg.batch, cfg.patch)
+            x, y, sigma = x.to(device), y.to(device), sigma.to(device)
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(cfg, state.step, state.planned_steps)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = _loss(model, x, y, sigma)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state.step += 1
+            state.last_loss = float(loss.detach())
+            state.seconds = seconds_at_start + time.perf_counter() - started
+
+            if budget is not None and state.step == step_at_start + CALIBRATION_STEPS:
+                per_step = (state.seconds - seconds_at_start) / CALIBRATION_STEPS
+                fit = state.step + int((budget - state.seconds) / per_step)
+                state.planned_steps = max(state.step, min(state.planned_steps, fit))
+                progress.update(bar, total=state.planned_steps)
+            if state.step % cfg.val_every == 0 or state.step == state.planned_steps:
+                state.last_val_psnr = quick_psnr(model, val, cfg.task)
+            if state.step % cfg.checkpoint_every == 0 or state.step == state.planned_steps:
+                _save_checkpoint(ckpt, model, opt, state, cfg, pool)
+            progress.update(
+                bar, completed=state.step, loss=state.last_loss, val=state.last_val_psnr
+            )
+            if budget is not None and state.seconds >= budget:
+                state.planned_steps = state.step
+                _save_checkpoint(ckpt, model, opt, state, cfg, pool)
+                break
+    model.eval()
+    return state
