@@ -6,6 +6,7 @@ import typer
 
 from accelir.cli import data as data_cli
 from accelir.cli import demo as demo_cli
+from accelir.cli import train as train_cli
 
 app = typer.Typer(
     name="accelir",
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cli.app, name="data")
+app.add_typer(train_cli.app, name="train")
 app.command("demo")(demo_cli.demo)
 
 

@@ -36,11 +36,8 @@ def decode_blocks(parsed: Parsed, threads: int | None = None) -> np.ndarray:
     meta = parsed.info
     b = meta.block
     n = meta.rows * meta.cols
-    headers = {
-        int(q): block_header(int(q), meta.layout, parsed.tables)
-        for q in np.unique(meta.quality_map)
-    }
-    qualities = meta.quality_map.reshape(-1).tolist()
+    layout, tables = meta.layout, parsed.tables
+    headers = [block_header(q, layout, tables) for q in meta.quality_map.reshape(-1).tolist()]
     starts = meta.offsets.reshape(-1).tolist()
     ends = (meta.offsets + meta.lengths).reshape(-1).tolist()
     data = parsed.data
@@ -48,7 +45,7 @@ def decode_blocks(parsed: Parsed, threads: int | None = None) -> np.ndarray:
 
     def run(lo: int, hi: int) -> None:
         for i in range(lo, hi):
-            jpeg = b"".join((headers[qualities[i]], data[starts[i] : ends[i]], EOI))
+            jpeg = b"".join((headers[i], data[starts[i] : ends[i]], EOI))
             try:
                 simplejpeg.decode_jpeg(jpeg, "RGB", buffer=out[i], strict=True)
             except (ValueError, RuntimeError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,8 +49,10 @@ def sos() -> bytes:
     return _segment(0xDA, bytes([3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]))
 
 
-def block_header(quality: int, layout: Layout, tables: Sequence[HuffmanTable]) -> bytes:
-    """Everything of a standalone block JPEG that precedes its scan data."""
+@lru_cache(maxsize=512)
+def block_header(quality: int, layout: Layout, tables: tuple[HuffmanTable, ...]) -> bytes:
+    """Everything of a standalone block JPEG that precedes its scan data (cached: a container
+    has at most 100 distinct headers)."""
     return b"".join(
         (
             SOI,

@@ -1,0 +1,218 @@
+"""The block container against Pillow's whole-image JPEG, measured in one run.
+
+Sizes: every photograph of a dataset, downscaled ×4 (antialiased bicubic, ``accelir.tasks``)
+to about 640×400 and 960×540; uniform quality, 4:2:0, block 32; the container's length against
+Pillow's ``optimize=True`` JPEG of the same pixels at the same quality (every byte counted on
+both sides).
+
+Speed: one 960×540 photograph with a mixed quality map; our ``encode``/``decode`` against
+Pillow encoding (``optimize=True``) and decoding the whole-image JPEG; runs interleaved,
+medians reported, ratios computed within the run.
+
+    python benchmarks/codec_vs_pillow.py --data data/photos --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.progress import track
+
+from accelir import codec, tasks
+from accelir.codec.layout import Layout
+from accelir.data import find_images, load_image
+from accelir.data.datasets import image_size
+
+QUALITIES = (30, 50, 70, 90)
+BARS = {30: 1.03, 50: 1.02, 70: 1.02, 90: 1.02}
+SIZES = {"640x400": (2560, 1600), "960x540": (3840, 2160)}
+Q_SET = (10, 20, 30, 40, 50, 60, 65, 70, 75, 80, 85, 90, 95)
+
+
+def pillow_jpeg(image: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality, optimize=True, subsampling=2)
+    return buf.getvalue()
+
+
+def low_resolution(photo: np.ndarray, hr_size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the aspect ratio of ``hr_size``, resize to it, then degrade ×4."""
+    w, h = hr_size
+    ph, pw = photo.shape[:2]
+    if pw * h > ph * w:
+        cw, ch = ph * w // h, ph
+    else:
+        cw, ch = pw, pw * h // w
+    x0, y0 = (pw - cw) // 2, (ph - ch) // 2
+    crop = Image.fromarray(photo[y0 : y0 + ch, x0 : x0 + cw]).resize(
+        (w, h), Image.Resampling.LANCZOS
+    )
+    return tasks.degrade(np.asarray(crop), "sr4")
+
+
+def size_ratios(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in track(paths, description="sizes"):
+        photo = load_image(path)
+        for label, hr in SIZES.items():
+            lr = low_resolution(photo, hr)
+            if lr is None:
+                continue
+            grid = Layout().grid(*lr.shape[:2])
+            for q in QUALITIES:
+                ours = len(codec.encode(lr, np.full(grid, q)))
+                ref = len(pillow_jpeg(lr, q))
+                rows.append(
+                    {
+                        "image": path.stem,
+                        "size": label,
+                        "quality": q,
+                        "pillow_bytes": ref,
+                        "pillow_bpp": 8 * ref / lr.shape[0] / lr.shape[1],
+                        "ours_bytes": ours,
+                        "ratio": ours / ref,
+                    }
+                )
+    return rows
+
+
+def _median_ms(fn: Callable[[], object], reps: int) -> float:
+    samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(samples)
+
+
+def speed(photo: np.ndarray, reps: int) -> dict:
+    lr = low_resolution(photo, SIZES["960x540"])
+    if lr is None:
+        raise ValueError("the speed photograph must be at least 3840×2160")
+    grid = Layout().grid(*lr.shape[:2])
+    qmap = np.random.default_rng(0).choice(Q_SET, size=grid)
+    container = codec.encode(lr, qmap)
+    reference = pillow_jpeg(lr, 75)
+    candidates: dict[str, Callable[[], object]] = {
+        "pillow_decode": lambda: np.asarray(Image.open(io.BytesIO(reference)).convert("RGB")),
+        "ours_decode": lambda: codec.decode(container),
+        "ours_decode_1thread": lambda: codec.decode(container, threads=1),
+        "pillow_encode": lambda: pillow_jpeg(lr, 75),
+        "ours_encode": lambda: codec.encode(lr, qmap),
+    }
+    for fn in candidates.values():  # warm up (numba, caches)
+        fn()
+    timings: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(reps):  # interleave, so drift hits every candidate alike
+        for name, fn in candidates.items():
+            timings[name].append(_median_ms(fn, 5))
+    ms = {name: statistics.median(v) for name, v in timings.items()}
+    return {
+        "image_size": [lr.shape[1], lr.shape[0]],
+        "blocks": int(np.prod(grid)),
+        "container_bytes": len(container),
+        "pillow_q75_bytes": len(reference),
+        "ms": ms,
+        "decode_ratio": ms["ours_decode"] / ms["pillow_decode"],
+        "decode_ratio_1thread": ms["ours_decode_1thread"] / ms["pillow_decode"],
+        "encode_ratio": ms["ours_encode"] / ms["pillow_encode"],
+    }
+
+
+def report(rows: list[dict], timing: dict) -> str:
+    lines = [
+        "| size | quality | bar | median ratio | max ratio | images within bar |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label in SIZES:
+        for q in QUALITIES:
+            sel = [r["ratio"] for r in rows if r["size"] == label and r["quality"] == q]
+            ok = sum(r <= BARS[q] for r in sel)
+            lines.append(
+                f"| {label} | {q} | ≤ {BARS[q]:.2f} | {statistics.median(sel):.4f} | {max(sel):.4f} | {ok}/{len(sel)} |"
+            )
+    ms = timing["ms"]
+    lines += [
+        "",
+        f"Speed, {timing['image_size'][0]}×{timing['image_size'][1]}, mixed quality map ({timing['blocks']} blocks):",
+        "",
+        "| operation | ours (ms) | Pillow (ms) | ratio | bar |",
+        "|---|---|---|---|---|",
+        f"| decode | {ms['ours_decode']:.2f} | {ms['pillow_decode']:.2f} | {timing['decode_ratio']:.2f} | ≤ 2 |",
+        f"| decode, 1 thread | {ms['ours_decode_1thread']:.2f} | {ms['pillow_decode']:.2f} | "
+        f"{timing['decode_ratio_1thread']:.2f} | |",
+        f"| encode | {ms['ours_encode']:.2f} | {ms['pillow_encode']:.2f} | {timing['encode_ratio']:.2f} | ≤ 5 |",
+    ]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for q, marker in zip(QUALITIES, "os^D", strict=True):
+        sel = [r for r in rows if r["quality"] == q]
+        ax.scatter(
+            [r["pillow_bpp"] for r in sel],
+            [r["ratio"] for r in sel],
+            label=f"q{q}",
+            marker=marker,
+            s=18,
+        )
+    ax.axhline(1.02, color="gray", lw=0.8, ls="--")
+    ax.axhline(1.03, color="gray", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("Pillow JPEG bits per pixel (log)")
+    ax.set_ylabel("container bytes / Pillow bytes")
+    ax.set_title(
+        "Block container vs whole-image JPEG (optimize=True, 4:2:0), ×4-downscaled photos",
+        fontsize=9,
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/photos"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--reps", type=int, default=15)
+    args = parser.parse_args(argv)
+    paths = find_images(args.data)
+    if not paths:
+        raise SystemExit(f"no images under {args.data} (run `accelir data fetch`)")
+    rows = size_ratios(paths)
+    large = [p for p in paths if min(image_size(p)) >= 2160]
+    timing = speed(load_image(large[0]), args.reps)
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "images": len(paths),
+    }
+    (args.out / "codec.json").write_text(
+        json.dumps({"meta": meta, "sizes": rows, "speed": timing}, indent=1)
+    )
+    plot(rows, args.out / "codec-size-ratio.png")
+    text = report(rows, timing)
+    (args.out / "codec.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
