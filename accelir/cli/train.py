@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +18,7 @@ from accelir.data import find_images, load_image
 from accelir.models import registry, zoo
 from accelir.models.zoo import ModelCard
 from accelir.training.loop import TrainConfig, train
+from accelir.training.plan import ZOO_PLAN, TrainJob
 from accelir.training.pool import PatchPool, cap_size
 from accelir.training.validate import ValSample, evaluate, make_val_set
 
@@ -73,6 +72,100 @@ def warm_start(model: torch.nn.Module, path: Path) -> int:
     return len(matched)
 
 
+def run_job(
+    job: TrainJob,
+    *,
+    data: Path,
+    runs: Path,
+    val_images: int = 0,
+    seed: int = 0,
+    device: str = "auto",
+    export: bool = True,
+    weights_dir: Path | None = None,
+    console: Console | None = None,
+) -> ModelCard:
+    """Train one network on degraded, block-coded photographs; evaluate; ship weights and card."""
+    console = console or Console()
+    spec = registry.get(job.model)
+    task = tasks.parse_task(job.task).name
+    train_paths = find_images(data, "train")
+    val_paths = find_images(data, "val")
+    if val_images:
+        val_paths = val_paths[:val_images]
+    if not train_paths or not val_paths:
+        raise typer.BadParameter(f"{data} needs train and val images (run `accelir data fetch`)")
+    console.print(
+        f"{job.model}-{job.width} {task}: {len(train_paths)} training and {len(val_paths)} validation photographs"
+    )
+
+    t0 = time.perf_counter()
+    pool = PatchPool([im for _, im in _load(train_paths, job.max_side)], task, job.variants, seed)
+    val_full = make_val_set(_load(val_paths, job.max_side), task)
+    console.print(
+        f"degraded and coded {len(train_paths)}×{job.variants} variants in {time.perf_counter() - t0:.0f} s"
+    )
+
+    net = spec.build(job.width, tasks.scale_of(task))
+    if job.init_from:
+        source = zoo.weights_dir() / f"{zoo.model_id(*job.init_from)}.safetensors"
+        console.print(f"warm start: {warm_start(net, source)} tensors from {source.name}")
+    cfg = TrainConfig(
+        model=job.model,
+        width=job.width,
+        task=task,
+        steps=job.steps,
+        max_minutes=job.max_minutes,
+        batch=job.batch,
+        patch=job.patch,
+        lr=job.lr,
+        seed=seed,
+        device=device,
+    )
+    state = train(
+        cfg,
+        net,
+        pool,
+        _centre_crops(val_full, task, 96),
+        runs / zoo.model_id(job.model, task, job.width),
+    )
+    net.cpu().eval().to(memory_format=torch.contiguous_format)
+
+    console.print("final validation on the full validation images …")
+    validation = evaluate(net, val_full, task)
+    baseline = evaluate(None, val_full, task)
+    for cond, scores in validation.items():
+        console.print(
+            f"  {cond}: {scores['psnr']:.2f} dB / SSIM {scores['ssim']:.4f} "
+            f"(naive {baseline[cond]['psnr']:.2f} dB, gain {scores['psnr'] - baseline[cond]['psnr']:+.2f})"
+        )
+    per_pixel = metrics.flops_per_pixel(net, 64, 64)
+    card = ModelCard(
+        name=job.model,
+        task=task,
+        width=job.width,
+        params=sum(p.numel() for p in net.parameters()),
+        flops_per_pixel=per_pixel,
+        flops_960x540=round(per_pixel * 960 * 540),
+        data=_dataset_label(data, "train", train_paths, job.max_side),
+        steps=state.step,
+        batch=job.batch,
+        patch=job.patch,
+        device=_device_name(cfg.resolved_device()) + (" bf16 autocast" if cfg.uses_bf16() else ""),
+        minutes=round(state.seconds / 60, 1),
+        validation=validation,
+        baseline=baseline,
+        command=f"accelir train ir --model {job.model} --task {task} --width {job.width} --steps {job.steps} "
+        f"--batch {job.batch} --patch {job.patch} --lr {job.lr:g} --variants {job.variants} "
+        f"--max-side {job.max_side}"
+        + (f" --init-from {zoo.model_id(*job.init_from)}" if job.init_from else ""),
+        notes=[f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}"],
+    )
+    if export:
+        path = zoo.save(net, card, weights_dir)
+        console.print(f"wrote {path} and its card")
+    return card
+
+
 @app.command("ir")
 def train_ir(
     model: Annotated[str, typer.Option(help="Network name from the registry, e.g. edsr.")],
@@ -87,17 +180,17 @@ def train_ir(
     max_minutes: Annotated[
         float | None, typer.Option(help="Time budget; the schedule fits it.")
     ] = None,
-    batch: Annotated[int, typer.Option(help="Patches per step.")] = 16,
-    patch: Annotated[int, typer.Option(help="Input patch side in pixels.")] = 48,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (Adam).")] = 2e-4,
-    variants: Annotated[int, typer.Option(help="Degraded, coded copies per training image.")] = 3,
+    batch: Annotated[int, typer.Option(help="Patches per step.")] = 8,
+    patch: Annotated[int, typer.Option(help="Input patch side in pixels.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (Adam).")] = 5e-4,
+    variants: Annotated[int, typer.Option(help="Degraded, coded copies per training image.")] = 6,
     max_side: Annotated[int | None, typer.Option(help="Cap on the photos' longest side.")] = 2048,
     val_images: Annotated[int, typer.Option(help="Validation photographs used (0: all).")] = 0,
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     init_from: Annotated[
-        Path | None, typer.Option(help="Warm start from matching tensors.")
+        str | None, typer.Option(help="Warm start from a shipped model id.")
     ] = None,
     runs: Annotated[Path, typer.Option(help="Folder for checkpoints.")] = Path("runs"),
     export: Annotated[bool, typer.Option(help="Write weights and card into the package.")] = True,
@@ -105,78 +198,61 @@ def train_ir(
         Path | None, typer.Option(help="Where to export (default: package).")
     ] = None,
 ) -> None:
-    """Train one network on degraded, block-coded photographs; evaluate; ship weights and card."""
-    console = Console()
+    """Train one network of the zoo, evaluate it, and ship its weights and card."""
     if threads:
         torch.set_num_threads(threads)
-    spec = registry.get(model)
-    task = tasks.parse_task(task).name
-    width = width or spec.full_width
-    train_paths = find_images(data, "train")
-    val_paths = find_images(data, "val")
-    if val_images:
-        val_paths = val_paths[:val_images]
-    if not train_paths or not val_paths:
-        raise typer.BadParameter(f"{data} needs train and val images (run `accelir data fetch`)")
-    console.print(
-        f"{len(train_paths)} training and {len(val_paths)} validation photographs from {data}"
-    )
-
-    t0 = time.perf_counter()
-    pool = PatchPool([im for _, im in _load(train_paths, max_side)], task, variants, seed)
-    val_full = make_val_set(_load(val_paths, max_side), task)
-    console.print(
-        f"degraded and coded {len(train_paths)}×{variants} variants in {time.perf_counter() - t0:.0f} s"
-    )
-
-    net = spec.build(width, tasks.scale_of(task))
+    width = width or registry.get(model).full_width
+    source = None
     if init_from:
-        console.print(f"warm start: {warm_start(net, init_from)} tensors from {init_from}")
-    cfg = TrainConfig(
-        model=model,
-        width=width,
-        task=task,
-        steps=steps,
-        max_minutes=max_minutes,
+        name, source_task, w = init_from.rsplit("_", 2)
+        source = (name, source_task, int(w.lstrip("w")))
+    job = TrainJob(
+        model,
+        task,
+        width,
+        steps,
         batch=batch,
         patch=patch,
         lr=lr,
+        variants=variants,
+        max_side=max_side,
+        init_from=source,
+        max_minutes=max_minutes,
+    )
+    run_job(
+        job,
+        data=data,
+        runs=runs,
+        val_images=val_images,
         seed=seed,
         device=device,
+        export=export,
+        weights_dir=weights_dir,
     )
-    run_dir = runs / zoo.model_id(model, task, width)
-    state = train(cfg, net, pool, _centre_crops(val_full, task, 96), run_dir)
-    net.cpu().eval()
 
-    console.print("final validation on the full validation images …")
-    validation = evaluate(net, val_full, task)
-    baseline = evaluate(None, val_full, task)
-    for cond, scores in validation.items():
-        console.print(
-            f"  {cond}: {scores['psnr']:.2f} dB / SSIM {scores['ssim']:.4f} "
-            f"(naive {baseline[cond]['psnr']:.2f} dB, gain {scores['psnr'] - baseline[cond]['psnr']:+.2f})"
-        )
-    per_pixel = metrics.flops_per_pixel(net, 64, 64)
-    card = ModelCard(
-        name=model,
-        task=task,
-        width=width,
-        params=sum(p.numel() for p in net.parameters()),
-        flops_per_pixel=per_pixel,
-        flops_960x540=round(per_pixel * 960 * 540),
-        data=_dataset_label(data, "train", train_paths, max_side),
-        steps=state.step,
-        batch=batch,
-        patch=patch,
-        device=_device_name(cfg.resolved_device()),
-        minutes=round(state.seconds / 60, 1),
-        validation=validation,
-        baseline=baseline,
-        command="accelir " + shlex.join(sys.argv[1:])
-        if sys.argv and "accelir" in sys.argv[0]
-        else "",
-        notes=[f"validation: {_dataset_label(data, 'val', val_paths, max_side)}"],
-    )
-    if export:
-        path = zoo.save(net, card, weights_dir)
-        console.print(f"wrote {path} and its card")
+
+@app.command("zoo")
+def train_zoo(
+    data: Annotated[Path, typer.Option(help="Dataset root.")] = Path("data/photos"),
+    only: Annotated[list[str] | None, typer.Option(help="Train only these networks.")] = None,
+    steps_scale: Annotated[float, typer.Option(help="Multiply every job's steps.")] = 1.0,
+    force: Annotated[bool, typer.Option(help="Retrain models that already ship weights.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="List the jobs and stop.")] = False,
+    runs: Annotated[Path, typer.Option(help="Folder for checkpoints.")] = Path("runs"),
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train every job of the zoo plan (accelir/training/plan.py) in order."""
+    console = Console()
+    if threads:
+        torch.set_num_threads(threads)
+    for job in ZOO_PLAN:
+        if only and job.model not in only:
+            continue
+        job = job.scaled(steps_scale)
+        shipped = (
+            zoo.weights_dir() / f"{zoo.model_id(job.model, job.task, job.width)}.safetensors"
+        ).exists()
+        console.print(f"{'skip (shipped)' if shipped and not force else 'train'}: {job}")
+        if dry_run or (shipped and not force):
+            continue
+        run_job(job, data=data, runs=runs, console=console)

@@ -92,16 +92,18 @@ def encode(
         raise ValueError("huffman_tables must be 'optimized' or 'standard'")
     coefs = transform.forward(image, q, layout)
     comps = layout.unit_components()
-    if huffman_tables == "optimized":
-        counts = entropy.count_symbols(coefs, comps)
-        tables = tuple(optimal_table(c) for c in counts)
-    else:
-        tables = standard_tables()
+    counts = entropy.count_symbols(coefs, comps)
+    tables = (
+        tuple(optimal_table(c) for c in counts)
+        if huffman_tables == "optimized"
+        else standard_tables()
+    )
     code_lengths = np.stack([t.lengths for t in tables])
     codes = np.stack([t.codes for t in tables])
-    bits = entropy.segment_bits(coefs, comps, code_lengths)
-    out = np.empty(int(2 * (bits.sum() // 8 + bits.size + 1)), dtype=np.uint8)
-    lengths = np.empty(bits.size, dtype=np.int64)
+    bits = entropy.total_bits(counts, code_lengths)
+    # Worst case: every byte stuffed, plus one padding byte per block.
+    out = np.empty(2 * (bits // 8 + q.size + 1), dtype=np.uint8)
+    lengths = np.empty(q.size, dtype=np.int64)
     n = entropy.write_segments(coefs, comps, code_lengths, codes, out, lengths)
     stored = None if huffman_tables == "standard" else tables
     return write(layout, w, h, q, stored, lengths.reshape(q.shape), out[:n].tobytes())

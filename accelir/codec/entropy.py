@@ -8,7 +8,7 @@ boundary, and every 0xFF byte is followed by a stuffed 0x00 (T.81 F.1.2).
 Kernels:
 - ``count_symbols``: Huffman symbol frequencies per table slot (to build optimal tables);
 - ``segment_bits``: exact coded size of each block before padding and stuffing (for rate
-  control: no bits are written);
+  control: no bits are written); ``total_bits`` the same for all blocks from symbol counts;
 - ``write_segments``: the bytes.
 
 Table slots: 0 = DC luma, 1 = AC luma, 2 = DC chroma, 3 = AC chroma.
@@ -94,6 +94,15 @@ def segment_bits(coefs: np.ndarray, components: np.ndarray, code_lengths: np.nda
                 total += code_lengths[slot + 1, 0]
         bits[b] = total
     return bits
+
+
+def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
+    """Coded bits of all blocks before padding and stuffing, from the symbol counts alone: a
+    symbol costs its code length plus its extra bits (a DC symbol is its own size category; an
+    AC symbol's size is its low nibble)."""
+    symbols = np.arange(256)
+    extra = np.stack([symbols, symbols & 0x0F, symbols, symbols & 0x0F])
+    return int(np.sum(counts * (code_lengths.astype(np.int64) + extra)))
 
 
 @numba.njit(**_NJIT)

@@ -1,7 +1,7 @@
 """Training a restoration network: L1 loss, Adam, cosine schedule, checkpoints, time budget.
 
-``train(config, pool, val)`` runs on whatever device the config names (CUDA with bf16 autocast
-when available), checkpoints every ``checkpoint_every`` steps into ``run_dir`` and resumes from
+``train(config, pool, val)`` runs on whatever device the config names, with bf16 autocast and
+channels-last tensors where the hardware has bf16 units (CUDA; CPUs with AMX or AVX-512 BF16), checkpoints every ``checkpoint_every`` steps into ``run_dir`` and resumes from
 there, stops at ``steps`` or when ``max_minutes`` is spent (the cosine schedule is re-planned to
 the number of steps that fit the budget once the step time is known), and shows a progress bar
 with the loss and the validation PSNR.
@@ -38,14 +38,29 @@ class TrainConfig:
     lr: float = 2e-4
     final_lr_ratio: float = 0.02
     seed: int = 0
+    refresh_every: int = 4  # steps between replacing one training variant by a fresh one
     val_every: int = 250
     checkpoint_every: int = 250
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with bf16 units, else fp32
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    def uses_bf16(self) -> bool:
+        if self.precision != "auto":
+            return self.precision == "bf16"
+        if self.resolved_device().type == "cuda":
+            return True
+        return cpu_has_bf16()
+
+
+def cpu_has_bf16() -> bool:
+    """AMX or AVX-512 BF16 units: bf16 autocast is then several times faster than fp32."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 @dataclass
@@ -131,7 +146,7 @@ def train(
     """Train ``model`` in place; returns the final state (also kept in ``run_dir``)."""
     device = cfg.resolved_device()
     torch.manual_seed(cfg.seed)
-    model.to(device).train()
+    model.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state = TrainState(planned_steps=cfg.steps)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -141,11 +156,14 @@ def train(
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         state = TrainState(**saved["state"])
+        state.planned_steps = max(state.step, cfg.steps)  # the budget re-plans below
         pool.rng.bit_generator.state = saved["pool_rng"]
         torch.set_rng_state(saved["torch_rng"])
-    amp = device.type == "cuda"
+    amp = cfg.uses_bf16()
     budget = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
     started, seconds_at_start, step_at_start = time.perf_counter(), state.seconds, state.step
+    if budget is not None and state.seconds >= budget:
+        state.planned_steps = state.step
 
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -164,7 +182,8 @@ def train(
         )
         while state.step < state.planned_steps:
             x, y, sigma = pool.batch(cfg.batch, cfg.patch)
-            x, y, sigma = x.to(device), y.to(device), sigma.to(device)
+            x = x.to(device, memory_format=torch.channels_last)
+            y, sigma = y.to(device), sigma.to(device)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, state.step, state.planned_steps)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
@@ -174,6 +193,8 @@ def train(
             opt.step()
             state.step += 1
             state.last_loss = float(loss.detach())
+            if cfg.refresh_every and state.step % cfg.refresh_every == 0:
+                pool.refresh()
             state.seconds = seconds_at_start + time.perf_counter() - started
 
             if budget is not None and state.step == step_at_start + CALIBRATION_STEPS:

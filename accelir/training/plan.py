@@ -1,0 +1,55 @@
+"""The schedule that trained the shipped zoo, one job per (network, task, width).
+
+Within a family every width gets the same number of steps (so the full width is not handicapped
+by being slower); ×2/×3 EDSR and reduced-width jobs may warm-start from a trained sibling.
+``accelir train zoo`` runs these jobs in order, skipping models whose weights already exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    model: str
+    task: str
+    width: int
+    steps: int
+    batch: int = 8
+    patch: int = 32
+    lr: float = 5e-4
+    variants: int = 6
+    max_side: int | None = 2048
+    init_from: tuple[str, str, int] | None = None  # (model, task, width) of a shipped sibling
+    max_minutes: float | None = None
+
+    def scaled(self, factor: float) -> TrainJob:
+        return replace(self, steps=max(1, round(self.steps * factor)))
+
+
+def _family(
+    model: str, task: str, widths: tuple[int, ...], steps: int, **kw: object
+) -> list[TrainJob]:
+    return [TrainJob(model, task, w, steps, **kw) for w in widths]  # type: ignore[arg-type]
+
+
+DENOISE = {"patch": 48, "max_side": 1280}
+DEBLUR = {"patch": 48, "max_side": 1280}
+
+ZOO_PLAN: list[TrainJob] = [
+    *_family("edsr", "sr4", (64, 40, 32), 12_000),
+    *_family("dncnn", "denoise", (64, 56), 6_000, **DENOISE),
+    *_family("ffdnet", "denoise", (64, 52), 6_000, **DENOISE),
+    *_family("ircnn", "denoise", (64, 52), 6_000, **DENOISE),
+    *_family("fsrcnn", "sr4", (56, 36), 20_000, lr=1e-3),
+    *_family("mimo_unet", "deblur", (32, 28, 26), 4_000, **DEBLUR),
+    *_family("carn", "sr4", (64, 48, 40), 8_000),
+    *_family("latticenet", "sr4", (64, 48, 42), 8_000),
+    *[
+        TrainJob("edsr", t, w, 3_000, init_from=("edsr", "sr4", w))
+        for t in ("sr2", "sr3")
+        for w in (64, 40, 32)
+    ],
+    *_family("swinir", "sr4", (60, 36), 2_000),
+]
