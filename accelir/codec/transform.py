@@ -8,6 +8,7 @@ consumes: a (blocks, units per block, 64) int16 array in zigzag order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -101,78 +102,106 @@ def _scan_indices(rows: int, cols: int, layout: Layout) -> tuple[np.ndarray, np.
     return luma.reshape(rows * cols, -1), chroma[..., 0, 0].reshape(rows * cols, -1)
 
 
-def _quantise(units: np.ndarray, index: np.ndarray, reciprocals: np.ndarray) -> np.ndarray:
-    """DCT of raster-order units, gathered into scan order (blocks, n, 64), quantised to int16
-    with each block's reciprocal table."""
-    coef = units @ _DCT
-    scan = coef[index]
-    scan *= reciprocals[:, None, :]
-    scan += 0.5
-    return np.floor(scan, out=scan).astype(np.int16)
+@dataclass(frozen=True)
+class BlockDCT:
+    """The DCT of every unit of every block, before quantisation: quality-independent, so an
+    encoder that tries several qualities transforms once.
+
+    ``coefs`` is (blocks, units per block, 64) float32 in zigzag order; ``hidden`` marks luma
+    units lying wholly outside the image.
+    """
+
+    coefs: np.ndarray
+    hidden: np.ndarray
+    layout: Layout
+    height: int
+    width: int
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.layout.grid(self.height, self.width)
+
+
+def block_dct(image: np.ndarray, layout: Layout) -> BlockDCT:
+    """Colour conversion, chroma averaging and the DCT of an H×W×3 uint8 image."""
+    # The products here are small: a multi-threaded BLAS only adds latency (and stalls badly
+    # when another process holds a core), so they run on the calling thread.
+    with _blas().limit(limits=1, user_api="blas"):
+        h, w = image.shape[:2]
+        rows, cols = layout.grid(h, w)
+        ycc = rgb_to_ycc(pad_to_blocks(image, layout))
+        chroma = [ycc[1], ycc[2]]
+        if layout.subsampling == "4:2:0":
+            chroma = [downsample_420(p) for p in chroma]
+        luma_idx, chroma_idx = _scan_indices(rows, cols, layout)
+        m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
+        units = np.empty((rows * cols, m2, layout.units_per_mcu, 64), dtype=np.float32)
+        units[:, :, :lpm] = (_plane_units(ycc[0]) @ _DCT)[luma_idx].reshape(
+            rows * cols, m2, lpm, 64
+        )
+        units[:, :, lpm] = (_plane_units(chroma[0]) @ _DCT)[chroma_idx]
+        units[:, :, lpm + 1] = (_plane_units(chroma[1]) @ _DCT)[chroma_idx]
+    hidden = np.zeros((rows * cols, m2, layout.units_per_mcu), dtype=bool)
+    hidden[:, :, :lpm] = _hidden_luma(h, w, layout).reshape(rows * cols, m2, lpm)
+    shape = (rows * cols, layout.units_per_block)
+    return BlockDCT(units.reshape(*shape, 64), hidden.reshape(shape), layout, h, w)
+
+
+@cache
+def _reciprocals(quality: int) -> np.ndarray:
+    return (1.0 / quant_tables(quality)).astype(np.float32)
+
+
+def quantise(dct: BlockDCT, qualities: np.ndarray) -> np.ndarray:
+    """Quantised coefficients (blocks, units per block, 64) int16 for a (rows, cols) quality map.
+
+    Hidden luma units become flat units carrying their predecessor's DC, the cheapest thing to
+    code: nobody sees them.
+    """
+    q = np.asarray(qualities).reshape(-1)
+    uniq, inverse = np.unique(q, return_inverse=True)
+    recip = np.stack([_reciprocals(int(v)) for v in uniq])  # (nq, 2, 64)
+    is_chroma = (dct.layout.unit_components() > 0).astype(np.intp)
+    table = recip[inverse][:, is_chroma]  # (blocks, units, 64)
+    scaled = dct.coefs * table
+    scaled += 0.5
+    out = np.floor(scaled, out=scaled).astype(np.int16)
+    if dct.hidden.any():
+        _flatten_hidden(out, dct.hidden, dct.layout.unit_components())
+    return out
 
 
 def forward(image: np.ndarray, qualities: np.ndarray, layout: Layout) -> np.ndarray:
     """Quantised coefficients of every unit of every block: (blocks, units per block, 64) int16.
 
     ``image`` is H×W×3 uint8; ``qualities`` the (rows, cols) JPEG quality of each block.
-    Luma units lying wholly outside the image (only possible in the last block row or column)
-    are replaced by a flat unit with their predecessor's DC, the cheapest thing to code: they
-    are never shown. Partly visible units keep the replicated edge, as libjpeg pads.
+    Partly visible units keep the replicated edge, as libjpeg pads.
     """
-    # The products here are small: a multi-threaded BLAS only adds latency (and stalls badly
-    # when another process holds a core), so they run on the calling thread.
-    with _blas().limit(limits=1, user_api="blas"):
-        return _forward(image, qualities, layout)
+    return quantise(block_dct(image, layout), qualities)
 
 
-def _forward(image: np.ndarray, qualities: np.ndarray, layout: Layout) -> np.ndarray:
-    h, w = image.shape[:2]
-    rows, cols = layout.grid(h, w)
-    ycc = rgb_to_ycc(pad_to_blocks(image, layout))
-    chroma = [ycc[1], ycc[2]]
-    if layout.subsampling == "4:2:0":
-        chroma = [downsample_420(p) for p in chroma]
-
-    uniq, inverse = np.unique(qualities.reshape(-1), return_inverse=True)
-    recip = np.stack([1.0 / quant_tables(int(q)) for q in uniq]).astype(np.float32)  # (nq, 2, 64)
-    luma_recip, chroma_recip = recip[inverse, 0], recip[inverse, 1]
-    luma_idx, chroma_idx = _scan_indices(rows, cols, layout)
-
-    y = _quantise(_plane_units(ycc[0]), luma_idx, luma_recip)
-    _flatten_invisible_luma(y, h, w, layout)
-    m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
-    units = np.empty((rows * cols, m2, layout.units_per_mcu, 64), dtype=np.int16)
-    units[:, :, :lpm] = y.reshape(rows * cols, m2, lpm, 64)
-    units[:, :, lpm] = _quantise(_plane_units(chroma[0]), chroma_idx, chroma_recip)
-    units[:, :, lpm + 1] = _quantise(_plane_units(chroma[1]), chroma_idx, chroma_recip)
-    return units.reshape(rows * cols, layout.units_per_block, 64)
-
-
-def _luma_unit_origins(rows: int, cols: int, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Top-left pixel (y, x) of every luma unit, shaped like ``_luma_units``' first two axes."""
+def _hidden_luma(height: int, width: int, layout: Layout) -> np.ndarray:
+    """(blocks, luma units per block) mask of luma units wholly outside the image."""
+    rows, cols = layout.grid(height, width)
     m, f = layout.mcus_per_side, layout.h_factor
     by, bx = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     my, mx, uy, ux = np.meshgrid(
         np.arange(m), np.arange(m), np.arange(f), np.arange(f), indexing="ij"
     )
-    inner_y = (my * layout.mcu + uy * 8).reshape(-1)
-    inner_x = (mx * layout.mcu + ux * 8).reshape(-1)
-    oy = by.reshape(-1, 1) * layout.block + inner_y[None, :]
-    ox = bx.reshape(-1, 1) * layout.block + inner_x[None, :]
-    return oy, ox
+    oy = by.reshape(-1, 1) * layout.block + (my * layout.mcu + uy * 8).reshape(1, -1)
+    ox = bx.reshape(-1, 1) * layout.block + (mx * layout.mcu + ux * 8).reshape(1, -1)
+    return (oy >= height) | (ox >= width)
 
 
-def _flatten_invisible_luma(y: np.ndarray, height: int, width: int, layout: Layout) -> None:
-    rows, cols = layout.grid(height, width)
-    if rows * layout.block - height < 8 and cols * layout.block - width < 8:
-        return
-    oy, ox = _luma_unit_origins(rows, cols, layout)
-    hidden = (oy >= height) | (ox >= width)
-    if not hidden.any():
-        return
-    # Forward-fill the DC of the last visible unit along each block's scan order.
-    idx = np.where(hidden, 0, np.arange(hidden.shape[1])[None, :])
+def _flatten_hidden(units: np.ndarray, hidden: np.ndarray, components: np.ndarray) -> None:
+    """Zero hidden luma units and give each the DC of the luma unit before it in scan order
+    (the first unit of a block is always visible)."""
+    luma = np.flatnonzero(components == 0)
+    y = units[:, luma]
+    mask = hidden[:, luma]
+    idx = np.where(mask, 0, np.arange(luma.size)[None, :])
     np.maximum.accumulate(idx, axis=1, out=idx)
     dc = np.take_along_axis(y[:, :, 0], idx, axis=1)
-    y[hidden] = 0
-    y[:, :, 0] = np.where(hidden, dc, y[:, :, 0])
+    y[mask] = 0
+    y[:, :, 0] = np.where(mask, dc, y[:, :, 0])
+    units[:, luma] = y

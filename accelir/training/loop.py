@@ -204,6 +204,11 @@ def train(
                 progress.update(bar, total=state.planned_steps)
             if state.step % cfg.val_every == 0 or state.step == state.planned_steps:
                 state.last_val_psnr = quick_psnr(model, val, cfg.task)
+                if not progress.console.is_terminal:  # keep a record in logs
+                    progress.console.print(
+                        f"step {state.step}/{state.planned_steps} loss {state.last_loss:.4f} "
+                        f"val {state.last_val_psnr:.2f} dB {state.seconds / 60:.1f} min"
+                    )
             if state.step % cfg.checkpoint_every == 0 or state.step == state.planned_steps:
                 _save_checkpoint(ckpt, model, opt, state, cfg, pool)
             progress.update(
