@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from accelir.cli import codec_cli
 from accelir.cli import data as data_cli
 from accelir.cli import demo as demo_cli
+from accelir.cli import profile as profile_cli
 from accelir.cli import train as train_cli
 
 app = typer.Typer(
@@ -17,6 +19,11 @@ app = typer.Typer(
 app.add_typer(data_cli.app, name="data")
 app.add_typer(train_cli.app, name="train")
 app.command("demo")(demo_cli.demo)
+app.command("encode")(codec_cli.encode)
+app.command("restore")(codec_cli.restore)
+app.command("inspect")(codec_cli.inspect)
+app.command("profile")(profile_cli.profile)
+train_cli.app.command("qpnet")(profile_cli.train_qpnet)
 
 
 def main(argv: list[str] | None = None) -> None:

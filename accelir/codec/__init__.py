@@ -41,6 +41,7 @@ __all__ = [
     "block_jpeg",
     "decode",
     "encode",
+    "encode_dct",
     "info",
 ]
 
@@ -90,7 +91,19 @@ def encode(
     q = _check_qualities(qualities, layout.grid(h, w))
     if huffman_tables not in ("optimized", "standard"):
         raise ValueError("huffman_tables must be 'optimized' or 'standard'")
-    coefs = transform.forward(image, q, layout)
+    return encode_dct(transform.block_dct(image, layout), q, huffman_tables=huffman_tables)
+
+
+def encode_dct(
+    dct: transform.BlockDCT, qualities: np.ndarray, *, huffman_tables: str = "optimized"
+) -> bytes:
+    """``encode`` from a precomputed block DCT (encoders that try several quality maps
+    transform once)."""
+    if huffman_tables not in ("optimized", "standard"):
+        raise ValueError("huffman_tables must be 'optimized' or 'standard'")
+    layout, (h, w) = dct.layout, (dct.height, dct.width)
+    q = _check_qualities(qualities, layout.grid(h, w))
+    coefs = transform.quantise(dct, q)
     comps = layout.unit_components()
     counts = entropy.count_symbols(coefs, comps)
     tables = (

@@ -8,6 +8,7 @@ FLOPs). ``catalog()`` reads the cards; ``load()`` builds the network and loads t
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,7 +30,9 @@ def model_id(name: str, task: str, width: int) -> str:
 
 
 def weights_dir() -> Path:
-    return Path(str(resources.files(WEIGHTS_PACKAGE) / WEIGHTS_DIR))
+    """The package's weights, or the folder named by ``ACCELIR_WEIGHTS_DIR`` (experiments, tests)."""
+    override = os.environ.get("ACCELIR_WEIGHTS_DIR")
+    return Path(override) if override else Path(str(resources.files(WEIGHTS_PACKAGE) / WEIGHTS_DIR))
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,11 @@ def catalog(directory: Path | None = None) -> list[ModelCard]:
     directory = directory or weights_dir()
     if not directory.is_dir():
         return []
-    cards = [ModelCard.from_dict(json.loads(p.read_text())) for p in directory.glob("*.json")]
+    cards = [
+        ModelCard.from_dict(json.loads(p.read_text()))
+        for p in directory.glob("*.json")
+        if not p.name.startswith("qpnet_") and p.with_suffix(".safetensors").exists()
+    ]
     return sorted(cards, key=lambda c: (c.name, c.task, -c.width))
 
 

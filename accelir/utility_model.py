@@ -1,0 +1,63 @@
+"""What the encoder needs for one restorer: QP-NET weights and the utility groups.
+
+Shipped next to the IR weights: ``qpnet_<model id>.safetensors`` (QP-NET) and
+``qpnet_<model id>.json`` (groups, accuracy on held-out blocks, training history, the data).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from accelir.groups import UtilityGroups
+from accelir.models.zoo import model_id, weights_dir
+from accelir.qpnet import QPNet
+
+
+@dataclass(frozen=True)
+class UtilityModel:
+    qpnet: QPNet
+    groups: UtilityGroups
+    report: dict[str, Any]
+
+
+def _paths(name: str, task: str, width: int, directory: Path | None) -> tuple[Path, Path]:
+    base = (directory or weights_dir()) / f"qpnet_{model_id(name, task, width)}"
+    return base.with_suffix(".safetensors"), base.with_suffix(".json")
+
+
+def save(
+    name: str, task: str, width: int, qpnet: QPNet, groups: UtilityGroups, report: dict[str, Any],
+    directory: Path | None = None,
+) -> Path:  # fmt: skip
+    weights, card = _paths(name, task, width, directory)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.detach().cpu().float().contiguous() for k, v in qpnet.state_dict().items()},
+        str(weights),
+    )
+    card.write_text(json.dumps({"groups": groups.to_dict(), **report}, indent=1) + "\n")
+    return weights
+
+
+def available(name: str, task: str, width: int, directory: Path | None = None) -> bool:
+    weights, card = _paths(name, task, width, directory)
+    return weights.exists() and card.exists()
+
+
+def load(name: str, task: str, width: int, directory: Path | None = None) -> UtilityModel:
+    weights, card = _paths(name, task, width, directory)
+    if not (weights.exists() and card.exists()):
+        raise FileNotFoundError(
+            f"no QP-NET shipped for {name} {task} width {width} (run `accelir profile` and `accelir train qpnet`)"
+        )
+    data = json.loads(card.read_text())
+    groups = UtilityGroups.from_dict(data.pop("groups"))
+    model = QPNet(groups.count)
+    model.load_state_dict(load_file(str(weights)))
+    model.eval()
+    return UtilityModel(model, groups, data)

@@ -1,0 +1,143 @@
+"""Encoder and Restorer plumbing, on a self-made utility model (untrained EDSR, tiny QP-NET):
+targets, budgets, allocators, timings, the command line. Quality bars are measured with the
+shipped models in docs/results.md, not here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import accelir.models as M
+from accelir import codec, groups, qpnet, utility_model
+from accelir.cli import app
+from accelir.models import zoo
+from accelir.pipeline import Encoder, Restorer, pillow_jpeg_size
+from accelir.profiles import compute_profiles
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory, photo: np.ndarray) -> Path:
+    directory = tmp_path_factory.mktemp("weights")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCELIR_WEIGHTS_DIR", str(directory))
+        torch.manual_seed(0)
+        net = M.build("edsr", 32, 4).eval()
+        card = zoo.ModelCard(
+            name="edsr", task="sr4", width=32, params=1, flops_per_pixel=711_360.0, flops_960x540=1, data="test",
+            steps=0, batch=0, patch=0, device="cpu", minutes=0.0, validation={}, baseline={}, command="",
+        )  # fmt: skip
+        zoo.save(net, card, directory)
+        crops = [(f"c{i}", np.ascontiguousarray(photo[y : y + 256, x : x + 256])) for i, (y, x) in
+                 enumerate([(0, 0), (300, 500), (200, 100)])]  # fmt: skip
+        profiles = compute_profiles(net, crops, "sr4")
+        fitted = groups.fit_groups(profiles, 4)
+        labels = groups.labels(profiles, fitted)
+        model, _ = qpnet.train_classifier(
+            profiles.pixels, labels, profiles.pixels, labels, 4, epochs=2
+        )
+        utility_model.save("edsr", "sr4", 32, model, fitted, {"top1": 0.0}, directory)
+    return directory
+
+
+@pytest.fixture
+def env(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ACCELIR_WEIGHTS_DIR", str(weights))
+    return weights
+
+
+@pytest.fixture(scope="module")
+def original(photo: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(photo[100:420, 200:584])  # 320×384 → 80×96 after ×4
+
+
+@pytest.mark.parametrize("allocator", ["lagrangian", "greedy"])
+@pytest.mark.parametrize("target", [{"jpeg_quality": 70}, {"bpp": 1.2}, {"nbytes": 1500}])
+def test_encode_fits_the_budget(
+    env: Path, original: np.ndarray, allocator: str, target: dict
+) -> None:
+    result = Encoder().encode(original, allocator=allocator, **target)
+    assert result.nbytes == len(result.container)
+    assert result.budget is not None and result.nbytes <= result.budget
+    assert result.quality_map.shape == codec.info(result.container).quality_map.shape
+    assert np.array_equal(result.quality_map, codec.info(result.container).quality_map)
+    assert set(result.timings) >= {"degradation", "qpnet", "allocation", "entropy_coding"}
+    if "jpeg_quality" in target:
+        assert result.budget == pillow_jpeg_size(result.degraded, 70)
+    if "bpp" in target:
+        assert result.bpp <= 1.2
+
+
+def test_more_budget_gives_higher_qualities(env: Path, original: np.ndarray) -> None:
+    small = Encoder().encode(original, bpp=0.8)
+    large = Encoder().encode(original, bpp=2.5)
+    assert large.nbytes > small.nbytes
+    assert large.quality_map.mean() > small.quality_map.mean()
+    assert large.predicted_psnr is not None and small.predicted_psnr is not None
+    assert large.predicted_psnr > small.predicted_psnr
+
+
+def test_psnr_target_picks_the_fewest_bytes(env: Path, original: np.ndarray) -> None:
+    encoder = Encoder()
+    reference = encoder.encode(original, bpp=1.5)
+    assert reference.predicted_psnr is not None
+    reached = encoder.encode(original, psnr=reference.predicted_psnr - 0.5)
+    assert (
+        reached.predicted_psnr is not None
+        and reached.predicted_psnr >= reference.predicted_psnr - 0.5 - 1e-6
+    )
+    assert reached.nbytes < reference.nbytes
+
+
+def test_degraded_input_and_oracle(env: Path, original: np.ndarray) -> None:
+    encoder = Encoder()
+    low = encoder.encode(original, bpp=1.2).degraded
+    assert low is not None
+    again = encoder.encode(low, bpp=1.2, degraded=True)
+    assert again.container == encoder.encode(original, bpp=1.2).container
+    oracle = encoder.encode(original, jpeg_quality=70, allocator="oracle")
+    assert oracle.nbytes <= oracle.budget  # type: ignore[operator]
+    with pytest.raises(ValueError, match="original"):
+        encoder.encode(low, bpp=1.2, allocator="oracle", degraded=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one target"),
+        ({"bpp": 1.0, "nbytes": 100}, "exactly one target"),
+        ({"bpp": 1.0, "allocator": "fastest"}, "allocator"),
+        ({"jpeg_quality": 0}, "1..100"),
+        ({"nbytes": 10}, "below the smallest"),
+    ],
+)
+def test_encode_rejects_bad_requests(
+    env: Path, original: np.ndarray, kwargs: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Encoder().encode(original, **kwargs)
+
+
+def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Path) -> None:
+    encoded = Encoder().encode(original, bpp=1.2)
+    result = Restorer().restore(encoded.container)
+    assert result.image.shape == (320, 384, 3) and result.flops == round(711_360.0 * 80 * 96)
+    assert set(result.timings) == {"decode", "restoration"}
+
+    source = tmp_path / "photo.png"
+    Image.fromarray(original).save(source)
+    runner = CliRunner()
+    out = runner.invoke(app, ["encode", str(source), "-o", str(tmp_path / "a.air"), "--bpp", "1.2"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "a.air").read_bytes() == encoded.container
+    out = runner.invoke(app, ["restore", str(tmp_path / "a.air"), "-o", str(tmp_path / "a.png"),
+                              "--reference", str(source)])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "PSNR" in out.output and (tmp_path / "a.png").exists()
+    out = runner.invoke(app, ["inspect", str(tmp_path / "a.air"), "-o", str(tmp_path / "map.png")])
+    assert out.exit_code == 0, out.output
+    assert Image.open(tmp_path / "map.png").format == "PNG"
