@@ -141,3 +141,65 @@ def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Pa
     out = runner.invoke(app, ["inspect", str(tmp_path / "a.air"), "-o", str(tmp_path / "map.png")])
     assert out.exit_code == 0, out.output
     assert Image.open(tmp_path / "map.png").format == "PNG"
+
+
+def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Path) -> None:
+    """`accelir eval` on a folder nobody has seen: results.json with every field, never larger
+    than the baseline, a markdown table and plots; cached rows make a rerun free."""
+    import json
+
+    for width in (64, 40):
+        torch.manual_seed(width)
+        card = zoo.ModelCard(
+            name="edsr", task="sr4", width=width, params=1, flops_per_pixel=1e6 * width / 64, flops_960x540=1,
+            data="test", steps=0, batch=0, patch=0, device="cpu", minutes=0.0, validation={}, baseline={},
+            command="",
+        )  # fmt: skip
+        zoo.save(M.build("edsr", width, 4).eval(), card, env)
+    folder = tmp_path / "unseen"
+    folder.mkdir()
+    for i, (y, x) in enumerate([(0, 0), (250, 400)]):
+        Image.fromarray(np.ascontiguousarray(photo[y : y + 192, x : x + 256])).save(
+            folder / f"img{i}.png"
+        )
+    out = tmp_path / "results"
+    args = [
+        "eval",
+        "--data",
+        str(folder),
+        "--task",
+        "sr4",
+        "--family",
+        "edsr",
+        "--bpp",
+        "1.0",
+        "2.0",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["task"] == "sr4" and summary["family"] == "edsr" and len(summary["points"]) == 2
+    for point in summary["points"]:
+        assert set(point) >= {"target", "baseline", "accelir", "saving", "gain_db"}
+        assert [row["width"] for row in point["accelir"]] == [64, 40, 32]
+        for row in [point["baseline"], *point["accelir"]]:
+            assert set(row) >= {
+                "width",
+                "psnr",
+                "psnr_y",
+                "ssim",
+                "bytes",
+                "bpp",
+                "flops",
+                "seconds",
+            }
+            assert row["bytes"] <= point["baseline"]["bytes"]
+    assert "bd_psnr_db" in summary and "bd_rate" in summary
+    assert (out / "results.md").exists() and (out / "edsr_sr4.png").exists()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and json.loads((out / "results.json").read_text()) == summary
+    for width in (64, 40):
+        (env / f"edsr_sr4_w{width}.safetensors").unlink()
+        (env / f"edsr_sr4_w{width}.json").unlink()

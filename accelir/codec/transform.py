@@ -1,8 +1,8 @@
 """Forward JPEG transform: RGB pixels → quantised DCT coefficients of every block, in scan order.
 
-Colour conversion, 2×2 chroma averaging and the 8×8 DCT follow libjpeg's encoder (JFIF YCbCr,
-rounded 8-bit samples, the ``h2v2`` averaging with alternating bias, round-to-nearest
-quantisation), computed in float32 with matrix products. The output is what the entropy coder
+Colour conversion and 2×2 chroma averaging are libjpeg's, bit for bit (fixed-point JFIF YCbCr,
+the ``h2v2`` average with alternating bias; numba); the 8×8 DCT is a float32 matrix product and
+quantisation rounds to nearest, as libjpeg's float path does. The output is what the entropy coder
 consumes: a (blocks, units per block, 64) int16 array in zigzag order.
 """
 
@@ -11,20 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from accelir.codec.layout import Layout
 from accelir.codec.tables import ZIGZAG, quant_tables
-
-_RGB_TO_YCC = np.array(
-    [
-        [0.299, 0.587, 0.114],
-        [-0.168735892, -0.331264108, 0.5],
-        [0.5, -0.418687589, -0.081312411],
-    ],
-    dtype=np.float32,
-)
 
 
 def _dct_matrix() -> np.ndarray:
@@ -44,36 +36,58 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def pad_to_blocks(image: np.ndarray, layout: Layout) -> np.ndarray:
-    """Replicate the last row and column until the image covers whole blocks."""
-    h, w = image.shape[:2]
-    rows, cols = layout.grid(h, w)
-    pad_h, pad_w = rows * layout.block - h, cols * layout.block - w
-    if pad_h == 0 and pad_w == 0:
-        return image
-    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+def _fix(x: float) -> int:
+    return int(x * 65536 + 0.5)
 
 
-def rgb_to_ycc(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB → (3, H, W) float32 level-shifted YCbCr samples, rounded like libjpeg."""
-    planes = np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32)
-    ycc = np.tensordot(_RGB_TO_YCC, planes, axes=(1, 0))
-    ycc[0] -= 127.5  # level shift luma to -128..127 (chroma is centred already), +0.5 to round
-    ycc[1:] += 0.5
-    return np.floor(ycc, out=ycc)
+# libjpeg's jccolor.c fixed-point coefficients (16 fractional bits).
+_Y_R, _Y_G, _Y_B = _fix(0.29900), _fix(0.58700), _fix(0.11400)
+_CB_R, _CB_G, _CB_B = -_fix(0.16874), -_fix(0.33126), _fix(0.5)
+_CR_R, _CR_G, _CR_B = _fix(0.5), -_fix(0.41869), -_fix(0.08131)
+_HALF, _CBCR_OFFSET = 1 << 15, 128 << 16
 
 
-def downsample_420(plane: np.ndarray) -> np.ndarray:
-    """libjpeg's h2v2 averaging: (a + b + c + d + bias) >> 2 with bias 1, 2, 1, 2 … per column.
+@numba.njit(cache=True, nogil=True)
+def _ycc_planes(
+    image: np.ndarray, height: int, width: int, subsample: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB → level-shifted Y, Cb, Cr planes of height×width (edges replicated), exactly as libjpeg
+    computes them: fixed-point conversion, then for 4:2:0 the h2v2 average with bias 1, 2, …"""
+    h, w = image.shape[0], image.shape[1]
+    y = np.empty((height, width), dtype=np.float32)
+    ch, cw = (height // 2, width // 2) if subsample else (height, width)
+    cb = np.zeros((ch, cw), dtype=np.float32)
+    cr = np.zeros((ch, cw), dtype=np.float32)
+    for i in range(height):
+        si = min(i, h - 1)
+        for j in range(width):
+            sj = min(j, w - 1)
+            r = np.int32(image[si, sj, 0])
+            g = np.int32(image[si, sj, 1])
+            b = np.int32(image[si, sj, 2])
+            y[i, j] = ((_Y_R * r + _Y_G * g + _Y_B * b + _HALF) >> 16) - 128
+            vb = (_CB_R * r + _CB_G * g + _CB_B * b + _CBCR_OFFSET + _HALF - 1) >> 16
+            vr = (_CR_R * r + _CR_G * g + _CR_B * b + _CBCR_OFFSET + _HALF - 1) >> 16
+            if subsample:
+                cb[i // 2, j // 2] += vb
+                cr[i // 2, j // 2] += vr
+            else:
+                cb[i, j] = vb - 128
+                cr[i, j] = vr - 128
+    if subsample:
+        for i in range(ch):
+            for j in range(cw):
+                bias = 1 + (j & 1)
+                cb[i, j] = ((np.int32(cb[i, j]) + bias) >> 2) - 128
+                cr[i, j] = ((np.int32(cr[i, j]) + bias) >> 2) - 128
+    return y, cb, cr
 
-    The plane is level-shifted by -128, i.e. the sum of four by -512: the floor stays exact.
-    """
-    quad = plane[0::2, 0::2] + plane[1::2, 0::2]
-    quad += plane[0::2, 1::2]
-    quad += plane[1::2, 1::2]
-    quad += np.where(np.arange(quad.shape[1]) % 2 == 0, 1.0, 2.0).astype(np.float32)
-    quad *= 0.25
-    return np.floor(quad, out=quad)
+
+def ycc_planes(image: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Level-shifted Y, Cb, Cr planes covering whole blocks (chroma subsampled for 4:2:0)."""
+    rows, cols = layout.grid(*image.shape[:2])
+    return _ycc_planes(np.ascontiguousarray(image), rows * layout.block, cols * layout.block,
+                       layout.subsampling == "4:2:0")  # fmt: skip
 
 
 def _plane_units(plane: np.ndarray) -> np.ndarray:
@@ -129,16 +143,12 @@ def block_dct(image: np.ndarray, layout: Layout) -> BlockDCT:
     with _blas().limit(limits=1, user_api="blas"):
         h, w = image.shape[:2]
         rows, cols = layout.grid(h, w)
-        ycc = rgb_to_ycc(pad_to_blocks(image, layout))
-        chroma = [ycc[1], ycc[2]]
-        if layout.subsampling == "4:2:0":
-            chroma = [downsample_420(p) for p in chroma]
+        luma, cb, cr = ycc_planes(image, layout)
+        chroma = [cb, cr]
         luma_idx, chroma_idx = _scan_indices(rows, cols, layout)
         m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
         units = np.empty((rows * cols, m2, layout.units_per_mcu, 64), dtype=np.float32)
-        units[:, :, :lpm] = (_plane_units(ycc[0]) @ _DCT)[luma_idx].reshape(
-            rows * cols, m2, lpm, 64
-        )
+        units[:, :, :lpm] = (_plane_units(luma) @ _DCT)[luma_idx].reshape(rows * cols, m2, lpm, 64)
         units[:, :, lpm] = (_plane_units(chroma[0]) @ _DCT)[chroma_idx]
         units[:, :, lpm + 1] = (_plane_units(chroma[1]) @ _DCT)[chroma_idx]
     hidden = np.zeros((rows * cols, m2, layout.units_per_mcu), dtype=bool)
@@ -152,6 +162,21 @@ def _reciprocals(quality: int) -> np.ndarray:
     return (1.0 / quant_tables(quality)).astype(np.float32)
 
 
+@numba.njit(cache=True, nogil=True)
+def _quantise(
+    coefs: np.ndarray, table_of_block: np.ndarray, chroma: np.ndarray, recip: np.ndarray
+) -> np.ndarray:
+    n_blocks, n_units = coefs.shape[0], coefs.shape[1]
+    out = np.empty((n_blocks, n_units, 64), dtype=np.int16)
+    for b in range(n_blocks):
+        t = table_of_block[b]
+        for u in range(n_units):
+            c = chroma[u]
+            for k in range(64):
+                out[b, u, k] = np.int16(np.floor(coefs[b, u, k] * recip[t, c, k] + np.float32(0.5)))
+    return out
+
+
 def quantise(dct: BlockDCT, qualities: np.ndarray) -> np.ndarray:
     """Quantised coefficients (blocks, units per block, 64) int16 for a (rows, cols) quality map.
 
@@ -161,11 +186,8 @@ def quantise(dct: BlockDCT, qualities: np.ndarray) -> np.ndarray:
     q = np.asarray(qualities).reshape(-1)
     uniq, inverse = np.unique(q, return_inverse=True)
     recip = np.stack([_reciprocals(int(v)) for v in uniq])  # (nq, 2, 64)
-    is_chroma = (dct.layout.unit_components() > 0).astype(np.intp)
-    table = recip[inverse][:, is_chroma]  # (blocks, units, 64)
-    scaled = dct.coefs * table
-    scaled += 0.5
-    out = np.floor(scaled, out=scaled).astype(np.int16)
+    chroma = (dct.layout.unit_components() > 0).astype(np.int64)
+    out = _quantise(dct.coefs, inverse.astype(np.int64), chroma, recip)
     if dct.hidden.any():
         _flatten_hidden(out, dct.hidden, dct.layout.unit_components())
     return out

@@ -20,7 +20,8 @@ DEFAULT_TILE_MULTIPLE = 8
 
 def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """H×W×3 uint8 → 1×3×H×W float32 in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    array = image if image.flags.writeable and image.flags.c_contiguous else np.array(image)
+    t = torch.from_numpy(array).to(device)
     return t.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
