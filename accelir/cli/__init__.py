@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from accelir.cli import codec_cli
+from accelir.cli import codec_cli, models_cli
 from accelir.cli import data as data_cli
 from accelir.cli import demo as demo_cli
 from accelir.cli import evaluate as eval_cli
@@ -24,6 +24,7 @@ app.command("encode")(codec_cli.encode)
 app.command("restore")(codec_cli.restore)
 app.command("inspect")(codec_cli.inspect)
 app.command("profile")(profile_cli.profile)
+app.command("models")(models_cli.models)
 app.command("eval", context_settings={"allow_extra_args": True})(eval_cli.evaluate)
 train_cli.app.command("qpnet")(profile_cli.train_qpnet)
 
