@@ -1,0 +1,100 @@
+"""Where the container's bytes go, next to a whole-image Pillow JPEG of the same pixels.
+
+For each photograph (downscaled ×4 to 640×400, uniform quality): the container's length, split
+into what independent blocks cost — DC prediction restarting in every block, padding each
+segment to a byte, the block index — against what the container saves (no JFIF header, no
+quantisation tables: they follow from the quality). All from one encode, in bytes.
+
+    python benchmarks/codec_overhead.py --data data/photos --quality 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from accelir import codec
+from accelir.codec import entropy, transform
+from accelir.codec.huffman import optimal_table
+from accelir.codec.layout import Layout
+from accelir.data import find_images, load_image
+from benchmarks.codec_vs_pillow import SIZES, low_resolution
+
+
+def decompose(image: np.ndarray, quality: int) -> dict[str, float]:
+    layout = Layout()
+    grid = layout.grid(*image.shape[:2])
+    data = codec.encode(image, np.full(grid, quality))
+    meta = codec.info(data)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality, optimize=True, subsampling=2)
+    pillow = buf.getvalue()
+    pillow_header = (
+        pillow.index(b"\xff\xda")
+        + int.from_bytes(pillow[pillow.index(b"\xff\xda") + 2 :][:2], "big")
+        + 2
+    )
+
+    coefs = transform.forward(image, np.full(grid, quality), layout)
+    comps = layout.unit_components()
+    counts = entropy.count_symbols(coefs, comps)
+    lengths = np.stack([optimal_table(c).lengths for c in counts])
+    per_block = entropy.segment_bits(coefs, comps, lengths)
+    chained = entropy.segment_bits(
+        coefs.reshape(1, -1, 64), np.tile(comps, coefs.shape[0]), lengths
+    )
+    padding = float(np.sum(-per_block % 8)) / 8
+    return {
+        "pillow_bytes": len(pillow),
+        "container_bytes": len(data),
+        "ratio": len(data) / len(pillow),
+        "pillow_bpp": 8 * len(pillow) / image.shape[0] / image.shape[1],
+        "dc_restarts": float(per_block.sum() - chained[0]) / 8,
+        "padding": padding,
+        "index": float(meta.header_bytes - _header_without_index(data)),
+        "container_header": float(_header_without_index(data)),
+        "pillow_header": float(pillow_header),
+        "blocks": float(np.prod(grid)),
+    }
+
+
+def _header_without_index(data: bytes) -> int:
+    """Bytes before the block index (magic, geometry, quality map, tables)."""
+    meta = codec.info(data)
+    index = codec.container._encode_lengths(meta.lengths)
+    return meta.header_bytes - len(index) - len(codec.container._uvarint(len(index)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/photos"))
+    parser.add_argument("--quality", type=int, default=50)
+    args = parser.parse_args(argv)
+    rows = []
+    for path in find_images(args.data):
+        lr = low_resolution(load_image(path), SIZES["640x400"])
+        if lr is not None:
+            rows.append((path.stem, decompose(lr, args.quality)))
+    rows.sort(key=lambda r: r[1]["pillow_bpp"])
+    print(f"640×400, quality {args.quality}, {len(rows)} photographs (sorted by Pillow bpp)\n")
+    print(
+        "| photo | Pillow bpp | ratio | DC restarts | padding | index | our header | Pillow header |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['pillow_bpp']:.2f} | {r['ratio']:.4f} | {r['dc_restarts']:.0f} | {r['padding']:.0f} | "
+              f"{r['index']:.0f} | {r['container_header']:.0f} | {r['pillow_header']:.0f} |")  # fmt: skip
+    per_block = {
+        k: statistics.median(r[k] / r["blocks"] for _, r in rows)
+        for k in ("dc_restarts", "padding", "index")
+    }
+    print("\nmedian bytes per block: " + ", ".join(f"{k} {v:.2f}" for k, v in per_block.items()))
+
+
+if __name__ == "__main__":
+    main()
