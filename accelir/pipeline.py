@@ -182,6 +182,8 @@ class Encoder:
                     choice = allocation.allocate_greedy_groups(
                         labels, group_rate, group_sse, segments
                     )
+                elif allocator == "oracle":
+                    choice = allocation.allocate_knapsack(rate, sse, segments)
                 else:
                     choice = allocation.allocate_lagrangian(rate, sse, segments)
                 lap("allocation")
