@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench data clean
+.PHONY: run demo test install lint typecheck bench data clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m service.run
+
+demo: $(STAMP)
 	$(VENV)/bin/accelir demo
 
 test: $(STAMP)
