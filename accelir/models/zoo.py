@@ -84,6 +84,7 @@ def save(model: nn.Module, card: ModelCard, directory: Path | None = None) -> Pa
     }
     path = directory / f"{card.id}.safetensors"
     save_file({**state, **ints}, str(path), metadata={"card": card.id})
+    path.chmod(0o644)
     (directory / f"{card.id}.json").write_text(card.to_json() + "\n")
     return path
 
