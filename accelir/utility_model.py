@@ -40,6 +40,7 @@ def save(
         {k: v.detach().cpu().float().contiguous() for k, v in qpnet.state_dict().items()},
         str(weights),
     )
+    weights.chmod(0o644)
     card.write_text(json.dumps({"groups": groups.to_dict(), **report}, indent=1) + "\n")
     return weights
 
