@@ -50,9 +50,12 @@ def job(job_id: str) -> str:
     return f"{NAMESPACE}:job:{job_id}"
 
 
-def job_lock(job_id: str) -> str:
-    """Lock held (with a TTL, extended by the heartbeat) while a worker runs a job."""
-    return f"{NAMESPACE}:lock:{job_id}"
+def job_lock(job_id: str, stage: StreamName) -> str:
+    """Lock held (with a TTL, extended by the heartbeat) while a worker runs one stage of a job.
+
+    One lock per stage: the encoder enqueues the restoration of a job it still holds, and the
+    decoder must be able to start it at once rather than wait for the visibility timeout."""
+    return f"{NAMESPACE}:lock:{stage}:{job_id}"
 
 
 def idempotency(client_id: str, idempotency_key: str) -> str:

@@ -234,7 +234,9 @@ class Consumer:
                 record.error_detail or "",
             )
             return
-        token = leases.acquire(self.redis, job_id, self.config.visibility_timeout_s)
+        token = leases.acquire(
+            self.redis, job_id, self.config.visibility_timeout_s, self.ws.stream_name
+        )
         if token is None:
             log.info("job %s is running on another worker; leaving entry %s", job_id, message_id)
             return
@@ -288,7 +290,7 @@ class Consumer:
             metrics.in_progress.labels(kind).dec()
             metrics.busy_seconds.labels(kind).inc(time.monotonic() - started)
             with contextlib.suppress(*_REDIS_DOWN):
-                leases.release(self.redis, job.job_id, token)
+                leases.release(self.redis, job.job_id, token, self.ws.stream_name)
 
     @contextlib.contextmanager
     def _deadline(self, seconds: float) -> Iterator[None]:
@@ -400,7 +402,7 @@ class Consumer:
                 job_id,
                 token,
                 self.config.visibility_timeout_s,
-                self.ws.stream,
+                self.ws.stream_name,
                 self.ctx.consumer,
                 message_id,
             ):

@@ -1,4 +1,4 @@
-"""Job leases: a lock per job (SET NX PX, with a random token) plus ownership of its stream entry.
+"""Job leases: a lock per job and stage (SET NX PX, with a random token) plus ownership of its stream entry.
 
 The heartbeat extends both in one Lua script, and only while the lock still holds this worker's
 token: the entry's idle time is reset with ``XCLAIM ... JUSTID`` (which does not count a
@@ -26,31 +26,37 @@ return 0
 """
 
 
-def acquire(redis: Any, job_id: str, ttl_s: float) -> str | None:
-    """A token when this worker now holds the job's lock, None when another worker does."""
+def acquire(redis: Any, job_id: str, ttl_s: float, stage: keys.StreamName) -> str | None:
+    """A token when this worker now holds the lock of the job's stage, None when another does."""
     token = secrets.token_hex(16)
-    if redis.set(keys.job_lock(job_id), token, nx=True, px=int(ttl_s * 1000)):
+    if redis.set(keys.job_lock(job_id, stage), token, nx=True, px=int(ttl_s * 1000)):
         return token
     return None
 
 
 def extend(
-    redis: Any, job_id: str, token: str, ttl_s: float, stream: str, consumer: str, message_id: str
+    redis: Any,
+    job_id: str,
+    token: str,
+    ttl_s: float,
+    stage: keys.StreamName,
+    consumer: str,
+    message_id: str,
 ) -> bool:
     """Extend the lock and reset the entry's idle time; False when the lock was lost."""
     result = redis.eval(
         EXTEND_LUA,
         2,
-        keys.job_lock(job_id),
-        stream,
+        keys.job_lock(job_id, stage),
+        keys.STREAMS[stage],
         token,
         int(ttl_s * 1000),
-        keys.group_of(stream),
+        keys.CONSUMER_GROUPS[stage],
         consumer,
         message_id,
     )
     return bool(result)
 
 
-def release(redis: Any, job_id: str, token: str) -> None:
-    redis.eval(RELEASE_LUA, 1, keys.job_lock(job_id), token)
+def release(redis: Any, job_id: str, token: str, stage: keys.StreamName) -> None:
+    redis.eval(RELEASE_LUA, 1, keys.job_lock(job_id, stage), token)

@@ -29,11 +29,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from accelir.models.common import DIV2K_RGB_MEAN
 from accelir.models.registry import register
 
 __all__ = ["CARN", "CascadingBlock", "ResidualBlock", "Upsampler", "build_carn"]
 
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 """Mean of the DIV2K training images per RGB channel, on the [0, 1] scale."""
 
 CASCADE_DEPTH = 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from accelir.models.common import kaiming_init
 from accelir.models.registry import register
 
 __all__ = ["ConvBNReLU", "DnCNN", "build_dncnn"]
@@ -65,15 +66,7 @@ class DnCNN(nn.Module):
         )
         self.body = nn.Sequential(*(ConvBNReLU(width, width) for _ in range(num_layers - 2)))
         self.tail = nn.Conv2d(width, in_channels, 3, padding=1)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He (Kaiming) initialisation of the convolutions, as in the paper."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        kaiming_init(self)  # He initialisation, as in the paper
 
     def forward(self, x: Tensor) -> Tensor:
         noise = self.tail(self.body(self.head(x)))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from accelir.models.common import kaiming_init
 from accelir.models.registry import register
 
 __all__ = ["IRCNN", "DilatedConvBNReLU", "build_ircnn"]
@@ -73,15 +74,7 @@ class IRCNN(nn.Module):
         )
         self.body = nn.Sequential(*(DilatedConvBNReLU(width, width, d) for d in middle))
         self.tail = nn.Conv2d(width, in_channels, 3, padding=last, dilation=last)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """He (Kaiming) initialisation of the convolutions."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        kaiming_init(self)  # He initialisation, as in the paper
 
     def forward(self, x: Tensor) -> Tensor:
         noise = self.tail(self.body(self.head(x)))

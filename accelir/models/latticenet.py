@@ -45,6 +45,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from accelir.models.common import DIV2K_RGB_MEAN
 from accelir.models.registry import register
 
 __all__ = [
@@ -56,7 +57,6 @@ __all__ = [
     "build_latticenet",
 ]
 
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 """Mean of the DIV2K training images per RGB channel, on the [0, 1] scale."""
 
 LEAKY_SLOPE = 0.05

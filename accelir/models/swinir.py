@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from accelir.models.common import DIV2K_RGB_MEAN
 from accelir.models.registry import register
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "window_reverse",
 ]
 
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 """Mean of the DIV2K training images per RGB channel, on the [0, 1] scale."""
 
 MASK_VALUE = -100.0

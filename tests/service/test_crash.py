@@ -77,7 +77,7 @@ def test_sigkilled_worker_job_is_reclaimed_and_stored_once(
     status = job_status(client, job_id)
     assert status["state"] == "done" and status["attempts"] == 2
     assert len(_containers(blob_dir)) == 1
-    assert rdb.xlen(keys.STREAM_ENCODE) == 0 and rdb.exists(keys.job_lock(job_id)) == 0
+    assert rdb.xlen(keys.STREAM_ENCODE) == 0 and rdb.exists(keys.job_lock(job_id, "encode")) == 0
 
 
 @pytest.mark.slow

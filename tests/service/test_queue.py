@@ -127,11 +127,13 @@ def test_reclaim_cannot_double_claim_and_locks_expire(rdb, redis_url, blob_dir) 
     claimed = [m for got in claims.values() for m in got]
     assert len(claimed) == 40 and len(set(claimed)) == 40
 
-    token = leases.acquire(rdb, "d" * 32, 0.3)
-    assert token and leases.acquire(rdb, "d" * 32, 0.3) is None  # held
+    token = leases.acquire(rdb, "d" * 32, 0.3, "encode")
+    assert token and leases.acquire(rdb, "d" * 32, 0.3, "encode") is None  # held
     time.sleep(0.4)
-    assert leases.acquire(rdb, "d" * 32, 0.3)  # the holder "died": its lock expired, no deadlock
-    assert rdb.pttl(keys.job_lock("d" * 32)) > 0 and config.visibility_timeout_s > 0
+    assert leases.acquire(
+        rdb, "d" * 32, 0.3, "encode"
+    )  # the holder "died": its lock expired, no deadlock
+    assert rdb.pttl(keys.job_lock("d" * 32, "encode")) > 0 and config.visibility_timeout_s > 0
 
 
 def test_dead_letter_after_max_tries_then_ack(client, rdb, redis_url, blob_dir, png_bytes) -> None:

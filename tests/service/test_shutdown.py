@@ -100,7 +100,7 @@ def test_worker_hands_back_its_job_when_the_grace_period_ends(
     [row] = rdb.xpending_range(keys.STREAM_ENCODE, "encoders", "-", "+", 10)
     assert row["times_delivered"] == 0  # handed back without counting against max tries
     assert row["time_since_delivered"] >= 3000  # claimable at once
-    assert rdb.exists(keys.job_lock(job_id)) == 0
+    assert rdb.exists(keys.job_lock(job_id, "encode")) == 0
     build("encoder", worker_config).run(burst=True)
     assert job_status(client, job_id)["state"] == "done"
 
