@@ -12,8 +12,9 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,7 @@ from PIL import Image
 from accelir import metrics, tasks
 
 BASELINES = ("jpeg-opt", "jpeg-std")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,12 @@ def mean_rows(rows: Sequence[Row]) -> Row:
     """The mean over images (PSNR averaged in dB, as the paper's tables do)."""
     if not rows:
         raise ValueError("no rows to average")
-    fields = Row.__dataclass_fields__
-    return Row(**{f: float(np.mean([getattr(r, f) for r in rows])) if f != "width" else rows[0].width
-                  for f in fields})  # fmt: skip
+    means = {
+        f: float(np.mean([getattr(r, f) for r in rows]))
+        for f in Row.__dataclass_fields__
+        if f != "width"
+    }
+    return Row(width=rows[0].width, **means)
 
 
 def plain_jpeg(image: np.ndarray, quality: int, baseline: str = "jpeg-opt") -> bytes:
@@ -95,7 +100,7 @@ def score(restored: np.ndarray, target: np.ndarray, task: str, *, width: int, nb
     )
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0

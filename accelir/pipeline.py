@@ -20,12 +20,14 @@ from functools import cached_property
 
 import numpy as np
 from PIL import Image
+from torch import nn
 
 from accelir import allocation, codec, tasks
 from accelir.codec.layout import Layout
 from accelir.codec.rates import block_rates
 from accelir.codec.transform import block_dct
 from accelir.profiles import BLOCK, QUALITY_SET, block_pixels, block_sums, image_profile
+from accelir.utility_model import UtilityModel
 
 ALLOCATORS = ("lagrangian", "greedy", "oracle")
 _MAX_REFITS = 8
@@ -85,13 +87,13 @@ class Encoder:
         self.scale = tasks.scale_of(self.task)
 
     @cached_property
-    def utility(self):  # type: ignore[no-untyped-def]
+    def utility(self) -> UtilityModel:
         from accelir import utility_model
 
         return utility_model.load(self.model, self.task, self.width)
 
     @cached_property
-    def restorer_network(self):  # type: ignore[no-untyped-def]
+    def restorer_network(self) -> nn.Module:
         from accelir import models
 
         return models.load(self.model, self.width, self.task)

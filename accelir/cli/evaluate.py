@@ -355,11 +355,17 @@ def allocators(
                 file.write_text(json.dumps(result))
             for name in names:
                 gains[q][name].append(result[name] - result["baseline"])
-    summary = {"task": task, "model": model, "width": width, "images": [p.name for p in paths],
-               "gain_db": {q: {n: float(np.mean(v)) for n, v in g.items()} for q, g in gains.items()}}  # fmt: skip
+    mean_gain = {q: {n: float(np.mean(v)) for n, v in g.items()} for q, g in gains.items()}
+    summary = {
+        "task": task,
+        "model": model,
+        "width": width,
+        "images": [p.name for p in paths],
+        "gain_db": mean_gain,
+    }
     lines = ["| budget (plain JPEG quality) | ours (Lagrangian) | paper's greedy | oracle | ours / oracle |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for q, g in summary["gain_db"].items():
+    for q, g in mean_gain.items():
         ratio = g["lagrangian"] / g["oracle"] if g["oracle"] > 0 else math.nan
         lines.append(
             f"| q{q} | {g['lagrangian']:+.3f} dB | {g['greedy']:+.3f} dB | {g['oracle']:+.3f} dB | "

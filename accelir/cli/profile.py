@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -117,7 +118,7 @@ def train_qpnet(
         f"({len(val.names)} images), {groups} groups"
     )
 
-    def log(kind: str):  # type: ignore[no-untyped-def]
+    def log(kind: str) -> Callable[[int, float, float, float], None]:
         def on_epoch(epoch: int, loss: float, top1: float, adjacent: float) -> None:
             if epoch % 10 == 0 or epoch == epochs:
                 console.print(

@@ -128,7 +128,7 @@ def run_job(
         _centre_crops(val_full, task, 96),
         runs / zoo.model_id(job.model, task, job.width),
     )
-    net.cpu().eval().to(memory_format=torch.contiguous_format)
+    net.cpu().eval().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
     console.print("final validation on the full validation images …")
     validation = evaluate(net, val_full, task)

@@ -19,10 +19,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_NJIT = {"cache": True, "nogil": True, "boundscheck": False}
 
-
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _category(value: int) -> int:
     mag = abs(value)
     n = 0
@@ -32,7 +30,7 @@ def _category(value: int) -> int:
     return n
 
 
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
     """(4, 256) int64 symbol counts over all blocks."""
     counts = np.zeros((4, 256), dtype=np.int64)
@@ -62,7 +60,7 @@ def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
     return counts
 
 
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def segment_bits(coefs: np.ndarray, components: np.ndarray, code_lengths: np.ndarray) -> np.ndarray:
     """(blocks,) int64 coded bits of each block with the given (4, 256) code lengths."""
     n_blocks, n_units = coefs.shape[0], coefs.shape[1]
@@ -105,7 +103,7 @@ def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
     return int(np.sum(counts * (code_lengths.astype(np.int64) + extra)))
 
 
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _put(
     out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int
 ) -> tuple[int, int, int]:
@@ -124,12 +122,12 @@ def _put(
     return pos, acc, n_acc
 
 
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _extra_bits(value: int, cat: int) -> int:
     return value if value >= 0 else value + (1 << cat) - 1
 
 
-@numba.njit(**_NJIT)
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def write_segments(
     coefs: np.ndarray,
     components: np.ndarray,
@@ -174,9 +172,9 @@ def write_segments(
                         out, pos, acc, n_acc, codes[slot + 1, 0xF0], code_lengths[slot + 1, 0xF0]
                     )
                     run -= 16
-                cat = _category(v)
+                cat = _category(int(v))
                 sym = (run << 4) | cat
-                code = (codes[slot + 1, sym] << cat) | _extra_bits(v, cat)
+                code = (codes[slot + 1, sym] << cat) | _extra_bits(int(v), cat)
                 pos, acc, n_acc = _put(
                     out, pos, acc, n_acc, code, code_lengths[slot + 1, sym] + cat
                 )

@@ -22,7 +22,8 @@ from accelir.codec.tables import ZIGZAG, quant_tables
 def _dct_matrix() -> np.ndarray:
     """(64, 64) matrix mapping a row-major 8×8 block to its JPEG DCT in zigzag order."""
     n = np.arange(8)
-    c = np.where(n == 0, np.sqrt(1 / 8), np.sqrt(2 / 8))
+    c = np.full(8, np.sqrt(2 / 8))
+    c[0] = np.sqrt(1 / 8)
     basis = c[:, None] * np.cos((2 * n[None, :] + 1) * n[:, None] * np.pi / 16)  # (u, x)
     full = np.einsum("ux,vy->xyuv", basis, basis).reshape(64, 64)  # pixel → natural coef
     return full[:, ZIGZAG].astype(np.float32)

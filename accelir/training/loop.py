@@ -85,7 +85,7 @@ def quick_psnr(model: nn.Module, samples: list[ValSample], task: str) -> float:
     for s in samples:
         out = restore(model, s.inputs["q75"], task)
         mse = np.mean((out.astype(np.float64) - s.target.astype(np.float64)) ** 2)
-        values.append(10 * math.log10(255.0**2 / max(mse, 1e-10)))
+        values.append(10 * math.log10(255.0**2 / max(float(mse), 1e-10)))
     model.train()
     return float(np.mean(values))
 
@@ -119,7 +119,7 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: torch.Tenso
     if getattr(model, "takes_noise_level", False):
         return nn.functional.l1_loss(model(x, sigma).float(), y)
     if hasattr(model, "forward_multi"):
-        outputs = model.forward_multi(x)
+        outputs = getattr(model, "forward_multi")(x)  # noqa: B009  (not every network has it)
         loss = x.new_zeros(())
         for out in outputs:
             target = (
@@ -146,7 +146,8 @@ def train(
     """Train ``model`` in place; returns the final state (also kept in ``run_dir``)."""
     device = cfg.resolved_device()
     torch.manual_seed(cfg.seed)
-    model.to(device, memory_format=torch.channels_last).train()
+    model.to(device).train()
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
     state = TrainState(planned_steps=cfg.steps)
     run_dir.mkdir(parents=True, exist_ok=True)
