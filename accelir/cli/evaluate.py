@@ -277,7 +277,7 @@ def evaluate(
     encoder = Encoder(task, family, qp_width)
     nets = {w: load(family, w, task) for w in widths}
     fpp = _flops_per_pixel(family, task)
-    cache = out / "cache" / f"{family}_{task}_{baseline}_qp{qp_width}"
+    cache = out / "cache" / f"{family}_{task}_{baseline}_qp{qp_width}_w{'-'.join(map(str, widths))}"
     console.print(
         f"{len(paths)} images × {len(points)} operating points; widths {widths}; QP-NET of width {qp_width}"
     )
