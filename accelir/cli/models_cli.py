@@ -39,9 +39,19 @@ def widths_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _replace_section(text: str, name: str, body: str) -> str:
+    """Put ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` (appended if absent)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text:
+        return f"{text}\n{start}\n{body}{end}\n"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{body}{end}{tail}"
+
+
 def models(
     markdown: Annotated[
-        Path | None, typer.Option(help="Write the table to this file section.")
+        Path | None, typer.Option(help="Update the tables in this Markdown file.")
     ] = None,
 ) -> None:
     """List the shipped models with their FLOPs and validation scores."""
@@ -49,11 +59,11 @@ def models(
     if markdown is None:
         Console().print(table)
         return
-    start, end = "<!-- catalog:start -->", "<!-- catalog:end -->"
-    text = markdown.read_text() if markdown.exists() else f"{start}\n{end}\n"
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    markdown.write_text(f"{head}{start}\n{table}{end}{tail}")
+    text = markdown.read_text() if markdown.exists() else ""
+    text = _replace_section(text, "widths", widths_table())
+    text = _replace_section(text, "flops", flops_table())
+    text = _replace_section(text, "catalog", table)
+    markdown.write_text(text)
     Console().print(f"updated {markdown}")
 
 
