@@ -64,6 +64,21 @@ def test_tiles_of_windowed_attention_stay_exact() -> None:
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 
 
+@pytest.mark.parametrize(("name", "width", "task"), [("edsr", 32, "sr4"), ("ffdnet", 52, "denoise")])
+def test_batched_equals_one_at_a_time(image: np.ndarray, name: str, width: int, task: str) -> None:
+    """Same-size images share one forward pass; other sizes and over-tile images still come
+    back in input order and equal single-image restoration up to rounding."""
+    torch.manual_seed(0)
+    model = M.build(name, width, 4).eval()
+    images = [image[:48, :64], image[48:96, :64], image[:37, :53], image[96:144, 64:128], image]
+    batched = M.restore_batch(model, images, task, tile=100, max_batch=2)
+    assert len(batched) == len(images)
+    for one, many in zip(images, batched, strict=True):
+        single = restore(model, one, task, tile=100)
+        assert many.shape == single.shape
+        assert np.abs(many.astype(int) - single).max() <= 1
+
+
 def test_untrained_outputs_have_the_right_size(image: np.ndarray) -> None:
     model = M.build("mimo_unet", 26).eval()
     assert restore(model, image[:37, :53], "deblur").shape == (37, 53, 3)

@@ -127,6 +127,11 @@ def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Pa
     result = Restorer().restore(encoded.container)
     assert result.image.shape == (320, 384, 3) and result.flops == round(711_360.0 * 80 * 96)
     assert set(result.timings) == {"decode", "restoration"}
+    other = Encoder().encode(original[:, ::-1].copy(), bpp=0.9).container
+    batch = Restorer().restore_batch([encoded.container, other, encoded.container])
+    assert [r.flops for r in batch] == [result.flops] * 3
+    assert np.abs(batch[0].image.astype(int) - result.image).max() <= 1
+    assert np.abs(batch[1].image.astype(int) - Restorer().restore(other).image).max() <= 1
 
     source = tmp_path / "photo.png"
     Image.fromarray(original).save(source)

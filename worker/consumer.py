@@ -205,12 +205,21 @@ class Consumer:
         with self._lock:
             self._held.update(mid for mid, _ in valid)
         try:
+            if self.ws.prefetch is not None and len(valid) > 1 and not self.draining.is_set():
+                job_ids = [f["job_id"] for _, f in valid if f and f.get("job_id")]
+                try:
+                    self.ws.prefetch(self.ctx, job_ids)
+                except _REDIS_DOWN:
+                    raise
+                except Exception:  # each job still runs on its own below and reports its error
+                    log.exception("batch prefetch failed; handling the entries one by one")
             for message_id, fields in valid:
                 if self.draining.is_set():
                     self._hand_back(message_id)
                     continue
                 self._handle(message_id, fields or {})
         finally:
+            self.ctx.prefetched.clear()
             with self._lock:
                 self._held.difference_update(mid for mid, _ in valid)
 

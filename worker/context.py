@@ -24,6 +24,8 @@ class WorkerContext:
     metrics: WorkerMetrics
     consumer: str
     models: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    # Results computed ahead for a batch of entries (see ``WorkerSettings.prefetch``), by job.
+    prefetched: dict[str, Any] = field(default_factory=dict)
 
     def load_job(self, job_id: str) -> JobRecord | None:
         data = self.redis.hgetall(keys.job(job_id))

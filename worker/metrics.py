@@ -22,6 +22,11 @@ from service.keys import WorkerKind
 from service.metrics import STAGE_BUCKETS
 
 OUTCOMES = ("done", "failed", "retried", "dead_lettered")
+# Stage series each kind observes, created at start so rate() panels read 0, not "no data".
+STAGES: dict[WorkerKind, tuple[str, ...]] = {
+    "encoder": ("queue_wait", "degradation", "qpnet", "allocation", "entropy_coding"),
+    "decoder": ("queue_wait", "decode", "restoration"),
+}
 
 
 class WorkerMetrics:
@@ -69,6 +74,14 @@ class WorkerMetrics:
         self.in_progress = Gauge(
             "accelir_jobs_in_progress", "Jobs running now", ["kind"], registry=r
         )
+        self.restoration_batch_size = Histogram(
+            "accelir_restoration_batch_size",
+            "Images restored together in one forward pass",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=r,
+        )
+        for stage in STAGES[kind]:
+            self.stage_duration.labels(stage)
         for outcome in OUTCOMES:
             self.jobs_processed.labels(kind, outcome)
         self.busy_seconds.labels(kind)

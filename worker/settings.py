@@ -45,7 +45,8 @@ class WorkerConfig(CommonSettings):
     reclaim_interval_s: float = Field(5.0, gt=0)
     worker_metrics_port: int | None = None  # default: 9101 encoder, 9102 decoder; 0 disables
     consumer_name: str | None = None  # stable across restarts so pending entries are re-read
-    gpu_batch_size: int = Field(8, ge=1)
+    gpu_batch_size: int = Field(8, ge=1)  # decoder entries read and restored together on CUDA
+    cpu_batch_size: int = Field(1, ge=1)  # the same without CUDA (1: no gain on a CPU)
     burst_timeout_s: float = Field(300.0, gt=0)
     worker_test_delay_s: float = Field(0.0, ge=0)  # tests only: sleep after storing the result
 
@@ -80,6 +81,9 @@ class WorkerSettings:
     max_tries: int
     metrics_port: int | None
     batch_size: int = 1
+    # Called with every entry of a read batch before they are handled one by one; the decoder
+    # restores compatible jobs together there (one forward pass) and handlers reuse the result.
+    prefetch: Callable[[WorkerContext, list[str]], None] | None = None
 
     @property
     def stream_name(self) -> keys.StreamName:
@@ -128,4 +132,5 @@ def settings_for(kind: WorkerKind, config: WorkerConfig) -> WorkerSettings:
         max_tries=config.max_tries,
         metrics_port=metrics_port(kind, config),
         batch_size=module.batch_size(config),
+        prefetch=getattr(module, "prefetch", None),
     )

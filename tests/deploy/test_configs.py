@@ -67,8 +67,13 @@ METRIC_LABELS: dict[str, set[str]] = {
     "accelir_bytes_saved_total": set(),
     "accelir_worker_busy_seconds_total": {"kind"},
     "accelir_jobs_in_progress": {"kind"},
+    "accelir_restoration_batch_size": set(),
 }
-HISTOGRAMS = {"accelir_http_request_duration_seconds", "accelir_stage_duration_seconds"}
+HISTOGRAMS = {
+    "accelir_http_request_duration_seconds",
+    "accelir_stage_duration_seconds",
+    "accelir_restoration_batch_size",
+}
 # prometheus-client's default process and platform collectors, and Prometheus' own `up`.
 DEFAULT_METRICS: dict[str, set[str]] = {
     "up": set(),
@@ -486,6 +491,10 @@ def one_job_series() -> list[dict[str, str]]:
         f'accelir_bytes_out_total{{{dec},kind="decoder"}}': after_job.format(700000),
         f"accelir_bytes_saved_total{{{enc}}}": after_job.format(30000),
     }
+    # An unlabelled histogram exists from the start (zeros); the job is one batch of one image.
+    for suffix in ('_bucket{le="+Inf",', "_sum{", "_count{"):
+        name = f"accelir_restoration_batch_size{suffix}{dec}}}"
+        series[name] = "0x3 1x40"  # zeros at t=0..45 s, the job from t=60 s
     for stream in ("encode", "restore"):
         series[f'accelir_queue_depth{{{gw},stream="{stream}"}}'] = always.format(0)
         series[f'accelir_queue_pending{{{gw},stream="{stream}"}}'] = always.format(0)

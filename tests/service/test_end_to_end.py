@@ -138,3 +138,34 @@ def test_missing_weights_fail_the_job_with_a_clear_error(
     assert status["error"]["type"] == "MissingWeights"
     assert "no QP-NET shipped" in status["error"]["detail"]
     assert status["attempts"] == 1  # permanent: not retried
+
+
+def test_decoder_restores_a_read_batch_together(
+    client, run_workers, photo_small, redis_url, blob_dir
+) -> None:
+    """With a batch size above one, the decoder stacks same-size jobs into one forward pass;
+    each job still ends ``done`` with the image ``Restorer`` gives on its own container."""
+    from service_support import make_worker_config
+
+    from worker.main import build
+
+    variants = [photo_small, photo_small[::-1].copy(), photo_small[:, ::-1].copy()]
+    job_ids = []
+    for image in variants:
+        response = upload(client, encode_image(image), restore="true")
+        assert response.status_code == 202, response.text
+        job_ids.append(response.json()["job_id"])
+    run_workers("encoder")
+    decoder = build("decoder", make_worker_config(redis_url, blob_dir, cpu_batch_size=4))
+    assert decoder.run(burst=True) == 3
+    registry = decoder.ctx.metrics.registry
+    assert registry.get_sample_value("accelir_restoration_batch_size_count") == 1
+    assert registry.get_sample_value("accelir_restoration_batch_size_sum") == 3
+    for job_id in job_ids:
+        status = job_status(client, job_id)
+        assert status["state"] == "done", status
+        container = client.get(f"/v1/images/{job_id}/container", headers=AUTH).content
+        served = client.get(status["links"]["restoration"], headers=AUTH).content
+        expected = Restorer().restore(container).image
+        got = np.asarray(Image.open(io.BytesIO(served)).convert("RGB"))
+        assert np.abs(got.astype(int) - expected).max() <= 1

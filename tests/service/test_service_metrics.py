@@ -36,6 +36,7 @@ WORKER = {
     "accelir_bytes_saved_total": set(),
     "accelir_worker_busy_seconds_total": {"kind"},
     "accelir_jobs_in_progress": {"kind"},
+    "accelir_restoration_batch_size": set(),
 }
 STAGES = {
     "upload",
