@@ -68,8 +68,12 @@ def allocate_lagrangian(rate: np.ndarray, distortion: np.ndarray, budget: float)
     choice = _choose(r, d, lo)
     if r[rows, choice].sum() <= budget:
         return choice
+    # Bisection on log λ (λ spans orders of magnitude); the slack pass below finishes the job.
+    lo = hi * 1e-12
     for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
+        if hi <= lo * (1 + 1e-6):
+            break
+        mid = float(np.sqrt(lo * hi))
         if r[rows, _choose(r, d, mid)].sum() <= budget:
             hi = mid
         else:

@@ -11,6 +11,16 @@ and the mean byte curve (what the paper's group-level allocator uses).
 Why a scalar of the error drop rather than the reference code's slope ΔL2/Δbytes: our
 allocator knows every block's byte costs exactly, so what it needs from a group is the error
 curve; binning by the error drop keeps blocks with similar curves together.
+
+Error curves per block (``predict_sse``): a group's mean curve ignores everything the encoder
+knows exactly about the block itself — in particular its *coding* distortion at each quality
+(``codec.rates.block_distortions``, free from the DCT). So each group also keeps a propagation
+law fitted on the training blocks: how coding error above the top quality turns into restored
+error, ``log(1 + ΔL2_restored) ≈ a_g + b_g · log(1 + ΔL2_coded)``, both relative to the
+highest quality. A block's predicted restored-error curve is that law applied to its own
+coding-error curve: the group says how much the network passes on, the block says how much
+error each quality puts in. (On held-out blocks this doubles the allocation gain of the
+group-mean curves; docs/results.md.)
 """
 
 from __future__ import annotations
@@ -37,6 +47,19 @@ class UtilityGroups:
     mse: np.ndarray  # (K, Q) mean restored MSE per group and quality
     rate: np.ndarray  # (K, Q) mean bytes per block per group and quality
     qualities: np.ndarray  # (Q,)
+    propagation: np.ndarray | None = None  # (K, 2): a_g, b_g of the coded → restored law
+
+    def predict_sse(self, labels: np.ndarray, coded: np.ndarray, area: np.ndarray) -> np.ndarray:
+        """(N, Q) predicted restored squared error (RGB summed over each block's ``area``) for
+        blocks of groups ``labels`` with coding distortions ``coded`` (N, Q). Without a fitted
+        propagation law, the group mean curves."""
+        floor = self.mse[labels] * 3.0 * area[:, None]
+        if self.propagation is None:
+            return floor
+        a, b = self.propagation[labels, 0:1], self.propagation[labels, 1:2]
+        extra = np.maximum(coded - coded[:, -1:], 0.0)
+        # The group's error at the top quality, plus what the law says coding adds below it.
+        return floor[:, -1:] + np.exp(a + b * np.log1p(extra)) - np.exp(a)
 
     @property
     def count(self) -> int:
@@ -52,6 +75,16 @@ class UtilityGroups:
             "mse": self.mse.tolist(),
             "rate": self.rate.tolist(),
             "qualities": self.qualities.tolist(),
+            **(
+                {
+                    "propagation_method": "per group: log(1 + dSSE_restored) = a + b log(1 + dSSE_coded), "
+                    "both relative to the highest quality; least squares on the training blocks "
+                    "grouped by QP-NET's predictions",
+                    "propagation": self.propagation.tolist(),
+                }
+                if self.propagation is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -61,6 +94,7 @@ class UtilityGroups:
             np.array(d["mse"]),
             np.array(d["rate"]),
             np.array(d["qualities"]),
+            np.array(d["propagation"]) if "propagation" in d else None,
         )
 
     def to_json(self) -> str:
@@ -75,6 +109,26 @@ def fit_groups(profiles: Profiles, k: int = DEFAULT_GROUPS) -> UtilityGroups:
     labels = np.searchsorted(thresholds, u, side="right")
     return UtilityGroups(thresholds, _group_means(mse, labels, k), _group_means(profiles.rate, labels, k),
                          profiles.qualities)  # fmt: skip
+
+
+def fit_propagation(
+    groups: UtilityGroups, profiles: Profiles, coded: np.ndarray, labels: np.ndarray
+) -> UtilityGroups:
+    """``groups`` with each group's coded → restored error law fitted by least squares on the
+    training blocks (grouped by ``labels``, QP-NET's predictions: what the encoder will see)."""
+    restored = np.maximum(profiles.sse - profiles.sse[:, -1:], 0.0)[:, :-1]
+    extra = np.maximum(coded - coded[:, -1:], 0.0)[:, :-1]
+    x_all, y_all = np.log1p(extra), np.log1p(restored)
+    overall = _line(x_all.ravel(), y_all.ravel())
+    params = np.stack([_line(x_all[labels == g].ravel(), y_all[labels == g].ravel())
+                       if np.count_nonzero(labels == g) >= 8 else overall
+                       for g in range(groups.count)])  # fmt: skip
+    return UtilityGroups(groups.thresholds, groups.mse, groups.rate, groups.qualities, params)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    design = np.stack([np.ones_like(x), x], axis=1)
+    return np.linalg.lstsq(design, y, rcond=None)[0]
 
 
 def _group_means(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

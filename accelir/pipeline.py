@@ -24,9 +24,9 @@ from torch import nn
 
 from accelir import allocation, codec, tasks
 from accelir.codec.layout import Layout
-from accelir.codec.rates import block_rates
+from accelir.codec.rates import block_distortions, block_rates
 from accelir.codec.transform import block_dct
-from accelir.profiles import BLOCK, QUALITY_SET, block_pixels, block_sums, image_profile
+from accelir.profiles import BLOCK, QUALITY_SET, block_areas, block_pixels, image_profile
 from accelir.utility_model import UtilityModel
 
 ALLOCATORS = ("lagrangian", "greedy", "oracle")
@@ -155,7 +155,7 @@ class Encoder:
         h, w = low.shape[:2]
         layout = Layout(BLOCK)
         grid = layout.grid(h, w)
-        area = block_sums(np.ones((h * self.scale, w * self.scale)), *grid, BLOCK * self.scale)
+        area = block_areas(h * self.scale, w * self.scale, *grid, BLOCK * self.scale)
 
         if allocator == "oracle":
             true_sse = self._true_profiles(image)
@@ -168,7 +168,12 @@ class Encoder:
             lap("qpnet")
         dct = block_dct(low, layout)
         rate = block_rates(dct, QUALITY_SET)
-        sse = true_sse if allocator == "oracle" else groups.mse[labels] * 3.0 * area[:, None]
+        if allocator == "oracle":
+            sse = true_sse
+        elif allocator == "greedy":
+            sse = groups.mse[labels] * 3.0 * area[:, None]
+        else:
+            sse = groups.predict_sse(labels, block_distortions(dct, QUALITY_SET), area)
         if allocator == "greedy":
             # The paper's group-level search, given this image's exact mean block sizes per group
             # (fairer than the training averages the reference code uses).

@@ -79,11 +79,33 @@ def block_pixels(image: np.ndarray, block: int = BLOCK) -> np.ndarray:
     )
 
 
+def coded_sse(pixels: np.ndarray, qualities: Iterable[int] = QUALITY_SET) -> np.ndarray:
+    """(N, K) coding distortion (``codec.rates.block_distortions``) of N 32×32 blocks: what the
+    encoder knows about each block at each quality before any restoration."""
+    from accelir.codec.rates import block_distortions
+    from accelir.codec.transform import block_dct
+
+    n, cols = len(pixels), 64
+    rows = max(1, -(-n // cols))
+    tiles = np.zeros((rows * cols, BLOCK, BLOCK, 3), dtype=np.uint8)
+    tiles[:n] = pixels
+    mosaic = tiles.reshape(rows, cols, BLOCK, BLOCK, 3).transpose(0, 2, 1, 3, 4)
+    image = np.ascontiguousarray(mosaic.reshape(rows * BLOCK, cols * BLOCK, 3))
+    return block_distortions(block_dct(image, Layout(BLOCK)), tuple(qualities))[:n]
+
+
 def block_sums(values: np.ndarray, rows: int, cols: int, side: int) -> np.ndarray:
     """Sum an (H, W) map over a grid of side×side cells (the grid may overhang the map)."""
     padded = np.zeros((rows * side, cols * side), dtype=np.float64)
     padded[: values.shape[0], : values.shape[1]] = values
     return padded.reshape(rows, side, cols, side).sum(axis=(1, 3)).reshape(-1)
+
+
+def block_areas(height: int, width: int, rows: int, cols: int, side: int) -> np.ndarray:
+    """(rows·cols,) pixels of a height×width map inside each side×side grid cell (raster)."""
+    heights = np.clip(height - side * np.arange(rows), 0, side)
+    widths = np.clip(width - side * np.arange(cols), 0, side)
+    return np.outer(heights, widths).reshape(-1).astype(np.float64)
 
 
 def restored_block_sse(
@@ -115,7 +137,7 @@ def image_profile(
         rate[:, k] = codec.info(data).lengths.reshape(-1)
         restored = restore(model, codec.decode(data), task, tile=tile)
         sse[:, k] = restored_block_sse(restored, target, rows, cols, side)
-    area = block_sums(np.ones(target.shape[:2]), rows, cols, side)
+    area = block_areas(target.shape[0], target.shape[1], rows, cols, side)
     return rate, sse, area, block_pixels(degraded)
 
 

@@ -113,7 +113,7 @@ def _fit(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, pixels: np.ndarray, batch: int = 4096) -> np.ndarray:
+def predict(model: nn.Module, pixels: np.ndarray, batch: int = 256) -> np.ndarray:
     """Raw outputs (N, outputs) for (N, 32, 32, 3) uint8 blocks."""
     model.eval()
     outs = [model(to_input(pixels[i : i + batch])) for i in range(0, len(pixels), batch)]

@@ -50,6 +50,16 @@ def available(name: str, task: str, width: int, directory: Path | None = None) -
     return weights.exists() and card.exists()
 
 
+def digest(name: str, task: str, width: int, directory: Path | None = None) -> str:
+    """A short digest of the shipped QP-NET and groups (cache keys change when they do)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in _paths(name, task, width, directory):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def load(name: str, task: str, width: int, directory: Path | None = None) -> UtilityModel:
     weights, card = _paths(name, task, width, directory)
     if not (weights.exists() and card.exists()):

@@ -64,7 +64,9 @@ def test_tiles_of_windowed_attention_stay_exact() -> None:
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 
 
-@pytest.mark.parametrize(("name", "width", "task"), [("edsr", 32, "sr4"), ("ffdnet", 52, "denoise")])
+@pytest.mark.parametrize(
+    ("name", "width", "task"), [("edsr", 32, "sr4"), ("ffdnet", 52, "denoise")]
+)
 def test_batched_equals_one_at_a_time(image: np.ndarray, name: str, width: int, task: str) -> None:
     """Same-size images share one forward pass; other sizes and over-tile images still come
     back in input order and equal single-image restoration up to rounding."""

@@ -277,7 +277,8 @@ def evaluate(
     encoder = Encoder(task, family, qp_width)
     nets = {w: load(family, w, task) for w in widths}
     fpp = _flops_per_pixel(family, task)
-    cache = out / "cache" / f"{family}_{task}_{baseline}_qp{qp_width}_w{'-'.join(map(str, widths))}"
+    cache = out / "cache" / (f"{family}_{task}_{baseline}_qp{qp_width}_"
+                             f"{utility_model.digest(family, task, qp_width)}_w{'-'.join(map(str, widths))}")  # fmt: skip
     console.print(
         f"{len(paths)} images × {len(points)} operating points; widths {widths}; QP-NET of width {qp_width}"
     )
@@ -332,7 +333,7 @@ def allocators(
     crop = tasks.scale_of(task) if tasks.parse_task(task).kind == "sr" else 0
     names = ("lagrangian", "greedy", "oracle")
     gains: dict[int, dict[str, list[float]]] = {q: {n: [] for n in names} for q in qualities}
-    cache = out / "cache" / f"{model}_{task}_w{width}"
+    cache = out / "cache" / f"{model}_{task}_w{width}_{utility_model.digest(model, task, width)}"
     paths = _images(data, split, limit)
     for path in track(paths, description="allocators"):
         original = cap_size(load_image(path), max_side)

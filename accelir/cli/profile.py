@@ -96,6 +96,13 @@ def _curve_png(history: Q.History, direct: Q.History, path: Path, title: str) ->
     plt.close(fig)
 
 
+def _with_propagation(groups: G.UtilityGroups, net: Q.QPNet, train: Profiles) -> G.UtilityGroups:
+    from accelir.profiles import coded_sse
+
+    labels = Q.predict_groups(net, train.pixels)
+    return G.fit_propagation(groups, train, coded_sse(train.pixels, train.qualities), labels)
+
+
 def train_qpnet(
     model: Annotated[str, typer.Option(help="Restoration network.")] = "edsr",
     task: Annotated[str, typer.Option(help="Task.")] = "sr4",
@@ -105,12 +112,22 @@ def train_qpnet(
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 60,
     seed: Annotated[int, typer.Option()] = 0,
     figure: Annotated[Path, typer.Option(help="Training-curve PNG.")] = Path("docs/figures"),
+    keep_qpnet: Annotated[
+        bool, typer.Option(help="Keep the shipped QP-NET and groups; refit only the error laws.")
+    ] = False,
 ) -> None:
     """Fit utility groups on the training profiles and QP-NET to predict them; compare with
-    predicting each block's profile directly; ship weights and report."""
+    predicting each block's profile directly; fit each group's coded → restored error law;
+    ship weights and report."""
     task = tasks.parse_task(task).name
     train = load_split(profiles, model, task, width, "train")
     val = load_split(profiles, model, task, width, "val")
+    if keep_qpnet:
+        shipped = utility_model.load(model, task, width)
+        refit = _with_propagation(shipped.groups, shipped.qpnet, train)
+        path = utility_model.save(model, task, width, shipped.qpnet, refit, shipped.report)
+        console.print(f"refitted the error laws of {path}")
+        return
     fitted = G.fit_groups(train, groups)
     y_train, y_val = G.labels(train, fitted), G.labels(val, fitted)
     console.print(
@@ -150,6 +167,7 @@ def train_qpnet(
         "history": {"top1": history.top1, "adjacent": history.adjacent, "loss": history.loss},
         "direct_history": {"top1": direct.top1, "adjacent": direct.adjacent},
     }
+    fitted = _with_propagation(fitted, net, train)
     path = utility_model.save(model, task, width, net, fitted, report)
     png = figure / f"qpnet_{zoo.model_id(model, task, width)}.png"
     _curve_png(history, direct, png, f"QP-NET for {model}-{width} {task}: held-out accuracy")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 MAX_CODE_LENGTH = 16
@@ -61,6 +62,28 @@ def validate_table(bits: tuple[int, ...], values: bytes) -> None:
         raise ValueError("Huffman table over-subscribes the code space")
 
 
+_MAX_DEPTH = 258  # a Huffman tree over 257 symbols is at most 256 deep
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _fold_and_drop_reserved(bits: np.ndarray) -> None:
+    """In place on ``bits[length]`` counts: Annex K.3's ``adjust_bits`` folds codes longer than
+    16 bits, then the reserved all-ones code word (one of the longest) is dropped."""
+    for i in range(bits.shape[0] - 1, MAX_CODE_LENGTH, -1):
+        while bits[i] > 0:
+            j = i - 2
+            while bits[j] == 0:
+                j -= 1
+            bits[i] -= 2
+            bits[i - 1] += 1
+            bits[j + 1] += 2
+            bits[j] -= 1
+    i = MAX_CODE_LENGTH
+    while bits[i] == 0:
+        i -= 1
+    bits[i] -= 1
+
+
 def optimal_table(freq: np.ndarray) -> HuffmanTable:
     """The optimal length-limited table for one slot's symbol counts (libjpeg's method).
 
@@ -86,25 +109,63 @@ def optimal_table(freq: np.ndarray) -> HuffmanTable:
             depth[s] += 1
         tiebreak += 1
         heapq.heappush(heap, (w1 + w2, tiebreak, a + b))
-    max_len = max(depth.values())
-    bits = [0] * (max(max_len, MAX_CODE_LENGTH) + 1)
+    bits = np.zeros(_MAX_DEPTH, dtype=np.int64)
     for length in depth.values():
         bits[length] += 1
-    # Annex K.3 adjust_bits: fold codes longer than 16 bits.
-    for i in range(len(bits) - 1, MAX_CODE_LENGTH, -1):
-        while bits[i] > 0:
-            j = i - 2
-            while bits[j] == 0:
-                j -= 1
-            bits[i] -= 2
-            bits[i - 1] += 1
-            bits[j + 1] += 2
-            bits[j] -= 1
-    # Drop the reserved code word (one of the longest).
-    i = MAX_CODE_LENGTH
-    while bits[i] == 0:
-        i -= 1
-    bits[i] -= 1
+    _fold_and_drop_reserved(bits)
     # Symbols ordered by original code length, then symbol value.
     order = sorted(symbols, key=lambda s: (depth[s], s))
-    return HuffmanTable(tuple(bits[1 : MAX_CODE_LENGTH + 1]), bytes(order))
+    return HuffmanTable(tuple(int(b) for b in bits[1 : MAX_CODE_LENGTH + 1]), bytes(order))
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def code_lengths(freq: np.ndarray) -> np.ndarray:
+    """(256,) uint8 code length per symbol of an optimal length-limited table for ``freq``
+    (libjpeg's ``jpeg_gen_optimal_table`` loop: a reserved pseudo-symbol, pairwise merging, then
+    Annex K.3's length folding). Lengths only, fast: what rate estimation needs; ``optimal_table``
+    builds the table that gets written."""
+    f = np.zeros(257, dtype=np.int64)
+    f[:256] = freq
+    f[256] = 1  # the pseudo-symbol reserving the all-ones code word
+    size = np.zeros(257, dtype=np.int64)
+    others = np.full(257, -1, dtype=np.int64)
+    if not np.any(freq > 0):
+        f[0] = 1
+    while True:
+        c1, v = -1, np.int64(1) << 62
+        for i in range(257):
+            if f[i] > 0 and f[i] <= v:
+                v, c1 = f[i], i
+        c2, v = -1, np.int64(1) << 62
+        for i in range(257):
+            if f[i] > 0 and f[i] <= v and i != c1:
+                v, c2 = f[i], i
+        if c2 < 0:
+            break
+        f[c1] += f[c2]
+        f[c2] = 0
+        size[c1] += 1
+        while others[c1] >= 0:
+            c1 = others[c1]
+            size[c1] += 1
+        others[c1] = c2
+        size[c2] += 1
+        while others[c2] >= 0:
+            c2 = others[c2]
+            size[c2] += 1
+    bits = np.zeros(_MAX_DEPTH, dtype=np.int64)
+    for i in range(257):
+        if size[i] > 0:
+            bits[size[i]] += 1
+    _fold_and_drop_reserved(bits)
+    # Real symbols by (original length, symbol) take the folded lengths in order.
+    lengths = np.zeros(256, dtype=np.uint8)
+    length = 1
+    for depth in range(1, _MAX_DEPTH):
+        for sym in range(256):
+            if size[sym] == depth:
+                while bits[length] == 0:
+                    length += 1
+                lengths[sym] = length
+                bits[length] -= 1
+    return lengths
