@@ -29,6 +29,11 @@ def models_table() -> str:
             f"{c.flops_960x540 / 1e9:.1f} | {q75:.2f} ({g75:+.2f}) | {v.get('q75', {}).get('ssim', float('nan')):.4f} | "
             f"{mixed:.2f} ({gmx:+.2f}) | {c.steps} | {c.device} | {c.minutes:.1f} |"
         )
+    # Card notes beyond the data description (every card names its validation data).
+    notes = [(c, n) for c in catalog() for n in c.notes if not n.startswith("validation:")]
+    if notes:
+        lines.append("")
+        lines += [f"- {c.name}-{c.width} {c.task}: {n}" for c, n in notes]
     return "\n".join(lines) + "\n"
 
 
