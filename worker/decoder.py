@@ -47,6 +47,7 @@ def batch_size(config: WorkerConfig) -> int:
 def prefetch(ctx: WorkerContext, job_ids: list[str]) -> None:
     """Restore the read batch's compatible jobs together; results land in ``ctx.prefetched``."""
     groups: dict[tuple[str, str, int], list[tuple[str, bytes]]] = {}
+    container_keys: dict[str, str] = {}  # content-addressed: the key names the exact bytes
     for job_id in dict.fromkeys(job_ids):
         record = ctx.load_job(job_id)
         if record is None or record.state in TERMINAL or record.container_key is None:
@@ -56,9 +57,8 @@ def prefetch(ctx: WorkerContext, job_ids: list[str]) -> None:
             codec.info(container)
         except (blobs.BlobNotFound, codec.ContainerError):
             continue  # the job's own run reports it
-        groups.setdefault((record.task, record.model, record.width), []).append(
-            (job_id, container)
-        )
+        groups.setdefault((record.task, record.model, record.width), []).append((job_id, container))
+        container_keys[job_id] = record.container_key
     for (task, model, width), items in groups.items():
         if len(items) < 2:
             continue
@@ -68,8 +68,8 @@ def prefetch(ctx: WorkerContext, job_ids: list[str]) -> None:
             continue
         results = restorer.restore_batch([c for _, c in items], max_batch=len(items))
         ctx.metrics.restoration_batch_size.observe(len(items))
-        for (job_id, container), result in zip(items, results, strict=True):
-            ctx.prefetched[job_id] = (blobs.digest(container), result)
+        for (job_id, _), result in zip(items, results, strict=True):
+            ctx.prefetched[job_id] = (container_keys[job_id], result)
 
 
 def _restorer(ctx: WorkerContext, task: str, model: str, width: int) -> Any:
@@ -112,14 +112,16 @@ def handle(ctx: WorkerContext, job: Job) -> None:
     if record.container_key is None:
         raise PermanentJobError("NotEncoded", "the image has no container to restore")
     ctx.transition(job.job_id, JobState.RESTORING)
-    try:
-        container = ctx.blobs.get(record.container_key)
-    except blobs.BlobNotFound:
-        raise PermanentJobError("ContainerMissing", "the container is no longer stored") from None
     ahead = ctx.prefetched.pop(job.job_id, None)
-    if ahead is not None and ahead[0] == blobs.digest(container):
-        result = ahead[1]
+    if ahead is not None and ahead[0] == record.container_key:
+        result = ahead[1]  # restored in this read batch's shared forward pass
     else:
+        try:
+            container = ctx.blobs.get(record.container_key)
+        except blobs.BlobNotFound:
+            raise PermanentJobError(
+                "ContainerMissing", "the container is no longer stored"
+            ) from None
         restorer = _restorer(ctx, record.task, record.model, record.width)
         try:
             result = restorer.restore(container)
