@@ -1,8 +1,8 @@
 """``create_app(settings)``: the FastAPI gateway, built by a factory (nothing happens at import).
 
 For uvicorn: ``uvicorn --factory service.app:create_app`` (settings from the environment). The
-lifespan opens the Redis client, creates the consumer groups, and — in the main thread of a
-server process — hooks SIGTERM/SIGINT so that readiness turns false first and the server stops
+lifespan opens the Redis client, creates the consumer groups, warms up (``service.warmup``), and
+— in the main thread of a server process — hooks SIGTERM/SIGINT so that readiness turns false first and the server stops
 ``shutdown_delay_s`` later (time for the load balancer to notice). In multiprocess metrics mode
 the process marks itself dead on exit.
 """
@@ -39,6 +39,7 @@ from service.problems import Problem, install_handlers
 from service.routes import health, images, jobs, metrics, restorations, signing
 from service.schemas import Manifest
 from service.settings import Settings, get_settings
+from service.warmup import warm_decoders, warm_redis
 
 log = logging.getLogger("accelir.service")
 
@@ -115,8 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         app.state.redis = client
+        await warm_decoders()
         try:
             await store.ensure_groups(client)
+            await warm_redis(client, settings.redis_warm_connections)
         except (RedisError, OSError) as exc:
             log.warning(
                 "Redis not reachable at start (%s); /readyz stays false", type(exc).__name__

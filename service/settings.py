@@ -59,6 +59,7 @@ class Settings(CommonSettings):
     rate_limit_requests: int = Field(120, ge=1)
     rate_limit_window_s: int = Field(60, ge=1)
     max_backlog: int = Field(1000, ge=1)
+    redis_warm_connections: int = Field(16, ge=0, le=1024)  # opened at start, before traffic
     backlog_retry_after_s: int = Field(5, ge=1)
     request_timeout_s: float = Field(30.0, gt=0)
     body_read_timeout_s: float = Field(15.0, gt=0)

@@ -49,6 +49,12 @@ class Created:
     fingerprint: str = ""
 
 
+async def load_scripts(redis: Any) -> None:
+    """Load the Lua scripts so that the first EVALSHA of each finds them."""
+    for source in (CREATE_LUA, RATE_LUA):
+        await redis.script_load(source)
+
+
 async def ensure_groups(redis: Any) -> None:
     """Create each stream's consumer group (and the stream) if missing."""
     for name, stream in keys.STREAMS.items():

@@ -59,3 +59,17 @@ def test_not_ready_without_redis_but_alive(blob_dir) -> None:
         job = c.get("/v1/jobs/" + "a" * 32, headers={"Authorization": "Bearer test-key-0123456789"})
         assert job.status_code == 503 and job.headers["content-type"] == "application/problem+json"
         assert "Traceback" not in job.text
+
+
+def test_start_up_warms_scripts_and_redis_connections(redis_url, blob_dir, rdb) -> None:
+    """Before the first request: the Lua scripts are in Redis and the pool holds open connections."""
+    from service import store
+
+    rdb.script_flush()
+    shas = [rdb.script_load(source) for source in (store.CREATE_LUA, store.RATE_LUA)]
+    rdb.script_flush()
+    before = len(rdb.client_list())
+    settings = make_settings(redis_url, blob_dir, redis_warm_connections=6)
+    with TestClient(create_app(settings)):
+        assert rdb.script_exists(*shas) == [True, True]
+        assert len(rdb.client_list()) >= before + 6

@@ -23,6 +23,8 @@ from service_support import (
     wait_for,
 )
 
+from service import keys
+
 CLIENTS, UPLOADS = 20, 200
 FIELDS = {"task": "sr4", "model": "edsr", "width": "32", "jpeg_quality": "80"}
 
@@ -56,13 +58,16 @@ def test_200_uploads_from_20_clients(
     )
     gateway = LiveGateway(env).wait_ready()
     # The encoder runs meanwhile, at a lower priority: on this 2-core machine it would otherwise
-    # compete with the gateway for the CPU (in production they run on separate machines).
+    # compete with the gateway for the CPU (in production they run on separate machines). The load
+    # starts once it is up (its heartbeat is in Redis): its start-up is not the gateway's latency.
     worker = start_worker(
         "encoder",
         subprocess_env(redis_url, blob_dir, weights_env),
         log=tmp_path / "encoder.log",
         nice=10,
     )
+    with redis.Redis.from_url(redis_url) as r:
+        wait_for(lambda: r.zcount(keys.workers("encoder"), time.time(), "+inf") > 0, timeout=60)
     boundary = "accelir-load-test"
     bodies = [
         _multipart(boundary, photo) for photo in photos
