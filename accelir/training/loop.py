@@ -4,13 +4,13 @@
 channels-last tensors where the hardware has bf16 units (CUDA; CPUs with AMX or AVX-512 BF16), checkpoints every ``checkpoint_every`` steps into ``run_dir`` and resumes from
 there, stops at ``steps`` or when ``max_minutes`` is spent (the cosine schedule is re-planned to
 the number of steps that fit the budget once the step time is known), and shows a progress bar
-with the loss and the validation PSNR.
+with the loss and the validation PSNR. Its minutes leave out time the process spent stopped
+(``accelir.training.clock``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from accelir.models.inference import restore
+from accelir.training.clock import ActiveClock
 from accelir.training.pool import PatchPool
 from accelir.training.validate import ValSample
 
@@ -162,7 +163,7 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
     amp = cfg.uses_bf16()
     budget = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
-    started, seconds_at_start, step_at_start = time.perf_counter(), state.seconds, state.step
+    seconds_at_start, step_at_start = state.seconds, state.step
     if budget is not None and state.seconds >= budget:
         state.planned_steps = state.step
 
@@ -173,7 +174,7 @@ def train(
         TextColumn("loss {task.fields[loss]:.4f}  val {task.fields[val]:.2f} dB"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, disable=not show_progress) as progress:
+    with ActiveClock() as clock, Progress(*columns, disable=not show_progress) as progress:
         bar = progress.add_task(
             f"{cfg.model}-{cfg.width} {cfg.task}",
             total=state.planned_steps,
@@ -196,7 +197,7 @@ def train(
             state.last_loss = float(loss.detach())
             if cfg.refresh_every and state.step % cfg.refresh_every == 0:
                 pool.refresh()
-            state.seconds = seconds_at_start + time.perf_counter() - started
+            state.seconds = seconds_at_start + clock.tick()  # paused time (SIGSTOP) left out
 
             if budget is not None and state.step == step_at_start + CALIBRATION_STEPS:
                 per_step = (state.seconds - seconds_at_start) / CALIBRATION_STEPS
