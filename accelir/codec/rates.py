@@ -16,7 +16,7 @@ import numpy as np
 from accelir.codec import entropy
 from accelir.codec.huffman import code_lengths
 from accelir.codec.tables import quant_tables
-from accelir.codec.transform import BlockDCT
+from accelir.codec.transform import BlockDCT, quantise_into
 
 STUFFING_RATE = 1 / 300  # stuffed bytes per coded byte (measured on photographs: 0.2–0.4 %)
 
@@ -24,50 +24,26 @@ STUFFING_RATE = 1 / 300  # stuffed bytes per coded byte (measured on photographs
 def block_rates(dct: BlockDCT, qualities: tuple[int, ...] | np.ndarray) -> np.ndarray:
     """(blocks, len(qualities)) estimated segment bytes of every block at every quality.
 
-    One compiled pass per quality — quantisation exactly as ``transform.quantise`` (hidden
+    One compiled pass per quality — quantisation by ``transform.quantise_into`` (hidden
     units flattened), symbol counts, that quality's optimal code lengths, each block's bits —
     with no Python in between, so small images pay no per-call overhead."""
     comps = dct.layout.unit_components().astype(np.int64)
-    chroma = (comps > 0).astype(np.int64)
     recip = np.stack([1.0 / quant_tables(int(q)) for q in qualities]).astype(np.float32)
-    bits = _rates_bits(dct.coefs, dct.hidden, comps, chroma, recip)
+    bits = _rates_bits(dct.coefs, dct.hidden, comps, recip)
     return np.ceil(bits / 8) * (1 + STUFFING_RATE)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _quantise_into(
-    out: np.ndarray,
-    coefs: np.ndarray,
-    hidden: np.ndarray,
-    comps: np.ndarray,
-    chroma: np.ndarray,
-    recip: np.ndarray,
-) -> None:
-    """``transform.quantise`` at one quality (``recip`` (2, 64)), written into ``out``."""
-    for b in range(coefs.shape[0]):
-        last_dc = np.int16(0)
-        for u in range(coefs.shape[1]):
-            if comps[u] == 0 and hidden[b, u]:
-                out[b, u, :] = 0
-                out[b, u, 0] = last_dc
-                continue
-            c = chroma[u]
-            for k in range(64):
-                out[b, u, k] = np.int16(np.floor(coefs[b, u, k] * recip[c, k] + np.float32(0.5)))
-            if comps[u] == 0:
-                last_dc = out[b, u, 0]
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _rates_bits(
-    coefs: np.ndarray, hidden: np.ndarray, comps: np.ndarray, chroma: np.ndarray, recip: np.ndarray
+    coefs: np.ndarray, hidden: np.ndarray, comps: np.ndarray, recip: np.ndarray
 ) -> np.ndarray:
     n_q = recip.shape[0]
     out = np.empty((coefs.shape[0], n_q), dtype=np.float64)
     quantised = np.empty(coefs.shape, dtype=np.int16)
     lengths = np.empty((4, 256), dtype=np.uint8)
+    every_block = np.zeros(coefs.shape[0], dtype=np.int64)
     for t in range(n_q):
-        _quantise_into(quantised, coefs, hidden, comps, chroma, recip[t])
+        quantise_into(quantised, coefs, hidden, comps, every_block, recip[t : t + 1])
         counts = entropy.count_symbols(quantised, comps)
         for slot in range(4):
             lengths[slot] = code_lengths(counts[slot])

@@ -163,19 +163,32 @@ def _reciprocals(quality: int) -> np.ndarray:
     return (1.0 / quant_tables(quality)).astype(np.float32)
 
 
-@numba.njit(cache=True, nogil=True)
-def _quantise(
-    coefs: np.ndarray, table_of_block: np.ndarray, chroma: np.ndarray, recip: np.ndarray
-) -> np.ndarray:
-    n_blocks, n_units = coefs.shape[0], coefs.shape[1]
-    out = np.empty((n_blocks, n_units, 64), dtype=np.int16)
-    for b in range(n_blocks):
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def quantise_into(
+    out: np.ndarray,
+    coefs: np.ndarray,
+    hidden: np.ndarray,
+    comps: np.ndarray,
+    table_of_block: np.ndarray,
+    recip: np.ndarray,
+) -> None:
+    """Quantise every unit into ``out`` (blocks, units, 64) int16, block ``b`` with the
+    reciprocal steps ``recip[table_of_block[b]]`` ((tables, 2, 64): luma, chroma). Hidden luma
+    units become flat units carrying the DC of the luma unit before them in scan order (the
+    first unit of a block is always visible): the cheapest thing to code, and nobody sees them."""
+    for b in range(coefs.shape[0]):
         t = table_of_block[b]
-        for u in range(n_units):
-            c = chroma[u]
+        last_dc = np.int16(0)
+        for u in range(coefs.shape[1]):
+            if comps[u] == 0 and hidden[b, u]:
+                out[b, u, :] = 0
+                out[b, u, 0] = last_dc
+                continue
+            c = 1 if comps[u] > 0 else 0
             for k in range(64):
                 out[b, u, k] = np.int16(np.floor(coefs[b, u, k] * recip[t, c, k] + np.float32(0.5)))
-    return out
+            if comps[u] == 0:
+                last_dc = out[b, u, 0]
 
 
 def quantise(dct: BlockDCT, qualities: np.ndarray) -> np.ndarray:
@@ -187,10 +200,9 @@ def quantise(dct: BlockDCT, qualities: np.ndarray) -> np.ndarray:
     q = np.asarray(qualities).reshape(-1)
     uniq, inverse = np.unique(q, return_inverse=True)
     recip = np.stack([_reciprocals(int(v)) for v in uniq])  # (nq, 2, 64)
-    chroma = (dct.layout.unit_components() > 0).astype(np.int64)
-    out = _quantise(dct.coefs, inverse.astype(np.int64), chroma, recip)
-    if dct.hidden.any():
-        _flatten_hidden(out, dct.hidden, dct.layout.unit_components())
+    out = np.empty(dct.coefs.shape, dtype=np.int16)
+    comps = dct.layout.unit_components().astype(np.int64)
+    quantise_into(out, dct.coefs, dct.hidden, comps, inverse.astype(np.int64), recip)
     return out
 
 
@@ -214,17 +226,3 @@ def _hidden_luma(height: int, width: int, layout: Layout) -> np.ndarray:
     oy = by.reshape(-1, 1) * layout.block + (my * layout.mcu + uy * 8).reshape(1, -1)
     ox = bx.reshape(-1, 1) * layout.block + (mx * layout.mcu + ux * 8).reshape(1, -1)
     return (oy >= height) | (ox >= width)
-
-
-def _flatten_hidden(units: np.ndarray, hidden: np.ndarray, components: np.ndarray) -> None:
-    """Zero hidden luma units and give each the DC of the luma unit before it in scan order
-    (the first unit of a block is always visible)."""
-    luma = np.flatnonzero(components == 0)
-    y = units[:, luma]
-    mask = hidden[:, luma]
-    idx = np.where(mask, 0, np.arange(luma.size)[None, :])
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    dc = np.take_along_axis(y[:, :, 0], idx, axis=1)
-    y[mask] = 0
-    y[:, :, 0] = np.where(mask, dc, y[:, :, 0])
-    units[:, luma] = y
