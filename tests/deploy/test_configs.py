@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from metrics_contract import HISTOGRAMS, METRIC_LABELS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -45,35 +46,8 @@ needs_promtool = pytest.mark.skipif(
 )
 
 # ------------------------------------------------------------------------------------------------
-# The service's metrics contract: names, labels, and the label values that are enumerated.
+# The service's metrics contract (tests/metrics_contract.py) and the label values enumerated.
 # ------------------------------------------------------------------------------------------------
-METRIC_LABELS: dict[str, set[str]] = {
-    # gateway
-    "accelir_http_requests_total": {"route", "method", "status"},
-    "accelir_http_request_duration_seconds": {"route", "method"},
-    "accelir_upload_bytes_total": set(),
-    "accelir_jobs_submitted_total": {"task"},
-    "accelir_requests_rejected_total": {"reason"},
-    "accelir_queue_depth": {"stream"},
-    "accelir_queue_pending": {"stream"},
-    "accelir_dead_letter_messages": {"stream"},
-    "accelir_workers_alive": {"kind"},
-    # workers
-    "accelir_stage_duration_seconds": {"stage"},
-    "accelir_jobs_processed_total": {"kind", "outcome"},
-    "accelir_job_errors_total": {"kind", "error_type"},
-    "accelir_restoration_flops_total": {"model", "width"},
-    "accelir_bytes_out_total": {"kind"},
-    "accelir_bytes_saved_total": set(),
-    "accelir_worker_busy_seconds_total": {"kind"},
-    "accelir_jobs_in_progress": {"kind"},
-    "accelir_restoration_batch_size": set(),
-}
-HISTOGRAMS = {
-    "accelir_http_request_duration_seconds",
-    "accelir_stage_duration_seconds",
-    "accelir_restoration_batch_size",
-}
 # prometheus-client's default process and platform collectors, and Prometheus' own `up`.
 DEFAULT_METRICS: dict[str, set[str]] = {
     "up": set(),

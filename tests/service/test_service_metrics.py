@@ -9,35 +9,13 @@ import time
 
 import httpx
 import pytest
+from metrics_contract import GATEWAY_METRICS, WORKER_METRICS
 from prometheus_client.parser import text_string_to_metric_families
 from service_support import AUTH, LiveGateway, live_gateway_env, upload, wait_for
 
 from service.run import prepare_multiprocess_dir
 from worker.main import build
 
-GATEWAY = {
-    "accelir_http_requests_total": {"route", "method", "status"},
-    "accelir_http_request_duration_seconds": {"route", "method"},
-    "accelir_upload_bytes_total": set(),
-    "accelir_jobs_submitted_total": {"task"},
-    "accelir_requests_rejected_total": {"reason"},
-    "accelir_queue_depth": {"stream"},
-    "accelir_queue_pending": {"stream"},
-    "accelir_dead_letter_messages": {"stream"},
-    "accelir_workers_alive": {"kind"},
-    "accelir_stage_duration_seconds": {"stage"},
-}
-WORKER = {
-    "accelir_stage_duration_seconds": {"stage"},
-    "accelir_jobs_processed_total": {"kind", "outcome"},
-    "accelir_job_errors_total": {"kind", "error_type"},
-    "accelir_restoration_flops_total": {"model", "width"},
-    "accelir_bytes_out_total": {"kind"},
-    "accelir_bytes_saved_total": set(),
-    "accelir_worker_busy_seconds_total": {"kind"},
-    "accelir_jobs_in_progress": {"kind"},
-    "accelir_restoration_batch_size": set(),
-}
 STAGES = {
     "upload",
     "queue_wait",
@@ -85,7 +63,7 @@ def test_gateway_metrics_contract(client, run_workers, png_bytes) -> None:
     client.get("/v1/jobs/" + job_id)  # 401
     text = client.get("/metrics").text
     samples = _samples(text)
-    _check_contract(samples, GATEWAY)
+    _check_contract(samples, GATEWAY_METRICS)
     routes = {s.labels["route"] for s in samples["accelir_http_requests_total"]}
     assert "/v1/jobs/{job_id}" in routes and "/v1/images" in routes
     assert not any(job_id in r for r in routes)
@@ -121,7 +99,7 @@ def test_worker_metrics_contract(client, worker_config, png_bytes) -> None:
 
     text = "".join(generate_latest(r).decode() for r in registries)
     samples = _samples(text)
-    _check_contract(samples, WORKER)
+    _check_contract(samples, WORKER_METRICS)
     stages = {s.labels["stage"] for s in samples["accelir_stage_duration_seconds"]}
     assert STAGES - {"upload"} <= stages
     done = {
