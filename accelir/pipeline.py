@@ -241,20 +241,13 @@ class Restorer:
         self._flops_per_pixel = card.flops_per_pixel if card else 0.0
 
     def restore(self, container: bytes) -> RestoreResult:
-        from accelir.models import restore as run
-
-        t0 = time.perf_counter()
-        decoded = codec.decode(container)
-        t1 = time.perf_counter()
-        image = run(self.model, decoded, self.task, tile=self.tile)
-        t2 = time.perf_counter()
-        flops = round(self._flops_per_pixel * decoded.shape[0] * decoded.shape[1])
-        return RestoreResult(image, flops, {"decode": t1 - t0, "restoration": t2 - t1})
+        """Decode and restore one container; ``timings`` has ``decode`` and ``restoration``."""
+        return self.restore_batch([container])[0]
 
     def restore_batch(self, containers: list[bytes], max_batch: int = 8) -> list[RestoreResult]:
         """Restore several containers, stacking decoded images of the same size into one
-        forward pass (``accelir.models.restore_batch``). Each result's ``restoration`` time is
-        its share of the batch's wall time; ``decode`` is its own. Raises ``ContainerError`` if
+        forward pass (``accelir.models.restore_batch``; images larger than ``tile`` are restored
+        alone, tiled). Each result's ``restoration`` time is its share of the batch's wall time; ``decode`` is its own. Raises ``ContainerError`` if
         any container is invalid (callers that need per-item errors restore one at a time)."""
         from accelir.models import restore_batch as run
 
