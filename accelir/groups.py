@@ -20,7 +20,11 @@ error, ``log(1 + ΔL2_restored) ≈ a_g + b_g · log(1 + ΔL2_coded)``, both rel
 highest quality. A block's predicted restored-error curve is that law applied to its own
 coding-error curve: the group says how much the network passes on, the block says how much
 error each quality puts in. (On held-out blocks this doubles the allocation gain of the
-group-mean curves; docs/results.md.)
+group-mean curves; docs/results.md.) A group keeps its law only where the law fits its
+training blocks better than the group's mean curve and restored error grows with coding error
+(b_g > 0); otherwise (NaN parameters) its blocks get the mean curve. Denoising is such a case:
+JPEG's quantisation removes noise along with detail, so restored error is lowest at middle
+qualities for most blocks, which no increasing law can express.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class UtilityGroups:
     mse: np.ndarray  # (K, Q) mean restored MSE per group and quality
     rate: np.ndarray  # (K, Q) mean bytes per block per group and quality
     qualities: np.ndarray  # (Q,)
-    propagation: np.ndarray | None = None  # (K, 2): a_g, b_g of the coded → restored law
+    propagation: np.ndarray | None = None  # (K, 2): a_g, b_g of the law; NaN: the mean curve
 
     def predict_sse(self, labels: np.ndarray, coded: np.ndarray, area: np.ndarray) -> np.ndarray:
         """(N, Q) predicted restored squared error (RGB summed over each block's ``area``) for
@@ -56,10 +60,11 @@ class UtilityGroups:
         floor = self.mse[labels] * 3.0 * area[:, None]
         if self.propagation is None:
             return floor
-        a, b = self.propagation[labels, 0:1], self.propagation[labels, 1:2]
-        extra = np.maximum(coded - coded[:, -1:], 0.0)
-        # The group's error at the top quality, plus what the law says coding adds below it.
-        return floor[:, -1:] + np.exp(a + b * np.log1p(extra)) - np.exp(a)
+        return np.where(
+            np.isnan(self.propagation[labels, 0:1]),
+            floor,
+            _law(floor[:, -1:], self.propagation[labels], coded),
+        )
 
     @property
     def count(self) -> int:
@@ -80,7 +85,9 @@ class UtilityGroups:
                     "propagation_method": "per group: log(1 + dSSE_restored) = a + b log(1 + dSSE_coded), "
                     "both relative to the highest quality; least squares on the training blocks "
                     "grouped by QP-NET's predictions",
-                    "propagation": self.propagation.tolist(),
+                    "propagation": [  # null: the group uses its mean curve
+                        None if np.isnan(a) else [float(a), float(b)] for a, b in self.propagation
+                    ],
                 }
                 if self.propagation is not None
                 else {}
@@ -94,7 +101,12 @@ class UtilityGroups:
             np.array(d["mse"]),
             np.array(d["rate"]),
             np.array(d["qualities"]),
-            np.array(d["propagation"]) if "propagation" in d else None,
+            np.array(
+                [p if p is not None else [np.nan, np.nan] for p in d["propagation"]],
+                dtype=np.float64,
+            )
+            if "propagation" in d
+            else None,
         )
 
     def to_json(self) -> str:
@@ -111,11 +123,21 @@ def fit_groups(profiles: Profiles, k: int = DEFAULT_GROUPS) -> UtilityGroups:
                          profiles.qualities)  # fmt: skip
 
 
+def _law(top: np.ndarray, params: np.ndarray, coded: np.ndarray) -> np.ndarray:
+    """Restored SSE curves from coding-error curves ``coded`` (N, Q): the error at the top
+    quality ``top`` (N, 1) plus what the law (``params`` (N, 2): a, b) says coding adds."""
+    a, b = params[:, 0:1], params[:, 1:2]
+    extra = np.maximum(coded - coded[:, -1:], 0.0)
+    return top + np.exp(a + b * np.log1p(extra)) - np.exp(a)
+
+
 def fit_propagation(
     groups: UtilityGroups, profiles: Profiles, coded: np.ndarray, labels: np.ndarray
 ) -> UtilityGroups:
     """``groups`` with each group's coded → restored error law fitted by least squares on the
-    training blocks (grouped by ``labels``, QP-NET's predictions: what the encoder will see)."""
+    training blocks (grouped by ``labels``, QP-NET's predictions: what the encoder will see).
+    A group whose law is not increasing, or predicts its blocks' restored curves worse than
+    the group's mean curve, gets NaN parameters (the mean curve)."""
     restored = np.maximum(profiles.sse - profiles.sse[:, -1:], 0.0)[:, :-1]
     extra = np.maximum(coded - coded[:, -1:], 0.0)[:, :-1]
     x_all, y_all = np.log1p(extra), np.log1p(restored)
@@ -123,6 +145,17 @@ def fit_propagation(
     params = np.stack([_line(x_all[labels == g].ravel(), y_all[labels == g].ravel())
                        if np.count_nonzero(labels == g) >= 8 else overall
                        for g in range(groups.count)])  # fmt: skip
+    for g in range(groups.count):
+        members = labels == g
+        if params[g, 1] <= 0:
+            params[g] = np.nan
+        elif np.any(members):
+            floor = groups.mse[g][None, :] * 3.0 * profiles.area[members, None]
+            law = _law(floor[:, -1:], np.broadcast_to(params[g], (int(members.sum()), 2)),
+                       coded[members])  # fmt: skip
+            actual = profiles.sse[members]
+            if np.mean((law - actual) ** 2) >= np.mean((floor - actual) ** 2):
+                params[g] = np.nan
     return UtilityGroups(groups.thresholds, groups.mse, groups.rate, groups.qualities, params)
 
 

@@ -212,7 +212,16 @@ class Encoder:
                 over = len(data) - budget
                 if over <= 0:
                     break
-                segments -= over + max(8, 0.002 * budget)
+                # Shrink from what this choice was estimated to spend, not from the allowance:
+                # a choice well inside the allowance (every block already at its least-error
+                # quality, as in denoising) would otherwise come back unchanged.
+                spent = allocation.total(rate, choice)
+                segments = min(segments, spent) - (over + max(8, 0.002 * budget))
+            if len(data) > budget:
+                choice = rate.argmin(axis=1)
+                qmap = np.asarray(QUALITY_SET)[choice].reshape(grid)
+                data = codec.encode_dct(dct, qmap)
+                lap("entropy_coding")
             if len(data) > budget:
                 raise ValueError(
                     f"a budget of {budget} bytes is below the smallest encoding ({len(data)} bytes)"

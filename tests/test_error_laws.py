@@ -88,3 +88,31 @@ def test_block_areas_count_the_pixels_of_each_cell() -> None:
         rows, cols = -(-h // 32), -(-w // 32)
         expected = block_sums(np.ones((h, w)), rows, cols, 32)
         np.testing.assert_array_equal(block_areas(h, w, rows, cols, 32), expected)
+
+
+def test_a_group_whose_error_is_lowest_at_middle_qualities_keeps_its_mean_curve() -> None:
+    """Denoising: quantisation removes noise too, so restored error dips at middle qualities.
+    No increasing law fits that; the group falls back to its mean curve, and no prediction is
+    negative. A monotonic group keeps its law; both survive the JSON round trip."""
+    rng = np.random.default_rng(1)
+    n, q = 400, len(QUALITY_SET)
+    labels = np.repeat([0, 1], n // 2)
+    coded = np.sort(rng.uniform(0, 5e4, (n, q)), axis=1)[:, ::-1]
+    dip = 3072.0 * (30 + 0.02 * (np.arange(q) - 5.0) ** 2)  # lowest at the 6th quality
+    sse = np.where(
+        labels[:, None] == 0,
+        dip[None, :] * rng.uniform(0.9, 1.1, (n, 1)),
+        3072.0 * 5 + np.exp(1.0 + 1.1 * np.log1p(coded - coded[:, -1:])) - np.exp(1.0),
+    )
+    area = np.full(n, 1024.0)
+    profiles = Profiles(np.array(QUALITY_SET), np.ones_like(sse), sse, area,
+                        np.zeros((n, 32, 32, 3), np.uint8), np.zeros(n, int), ("x",))  # fmt: skip
+    mse = np.stack([sse[labels == g].mean(axis=0) / 3072.0 for g in (0, 1)])
+    groups = UtilityGroups(np.zeros(1), mse, np.ones((2, q)), np.array(QUALITY_SET, float))
+    fitted = UtilityGroups.from_dict(fit_propagation(groups, profiles, coded, labels).to_dict())
+    assert fitted.propagation is not None
+    assert np.isnan(fitted.propagation[0]).all()
+    np.testing.assert_allclose(fitted.propagation[1], [1.0, 1.1], atol=0.05)
+    out = fitted.predict_sse(labels, coded, area)
+    np.testing.assert_allclose(out[labels == 0], np.broadcast_to(mse[0] * 3072.0, (n // 2, q)))
+    assert np.all(out >= 0)
