@@ -122,15 +122,18 @@ def gain_db(baseline: Row, accelir: Sequence[Row]) -> float:
     return math.nan if same is None else same.psnr - baseline.psnr
 
 
-def bd_metrics(baseline: Sequence[Row], accelir: Sequence[Row]) -> tuple[float, float]:
-    """BD-PSNR (dB) and BD-rate (fraction) of AccelIR vs the baseline, same network."""
+def bd_metrics(baseline: Sequence[Row], accelir: Sequence[Row]) -> tuple[float, float, bool]:
+    """BD-PSNR (dB) and BD-rate (fraction) of AccelIR vs the baseline, same network, and
+    whether they are meaningful (``metrics.bd_reliable``)."""
     if len(baseline) < 2:
-        return math.nan, math.nan
+        return math.nan, math.nan, False
     rate1, psnr1 = [r.bpp for r in baseline], [r.psnr for r in baseline]
     rate2, psnr2 = [r.bpp for r in accelir], [r.psnr for r in accelir]
     try:
-        return metrics.bd_psnr(rate1, psnr1, rate2, psnr2), metrics.bd_rate(
-            rate1, psnr1, rate2, psnr2
+        return (
+            metrics.bd_psnr(rate1, psnr1, rate2, psnr2),
+            metrics.bd_rate(rate1, psnr1, rate2, psnr2),
+            metrics.bd_reliable(rate1, psnr1, rate2, psnr2),
         )
     except ValueError:
-        return math.nan, math.nan
+        return math.nan, math.nan, False

@@ -178,6 +178,26 @@ def bd_rate(rate1: ArrayLike, psnr1: ArrayLike, rate2: ArrayLike, psnr2: ArrayLi
     return float(10.0**mean_log_ratio - 1.0)
 
 
+def bd_reliable(
+    rate1: ArrayLike, psnr1: ArrayLike, rate2: ArrayLike, psnr2: ArrayLike, min_overlap: float = 0.5
+) -> bool:
+    """Whether Bjøntegaard deltas between two curves mean anything: PSNR rises with rate along
+    each curve, and the curves overlap on at least ``min_overlap`` of the shorter one's range in
+    log-rate (BD-PSNR's axis) and in PSNR (BD-rate's axis). Otherwise the fits extrapolate or
+    invert a curve that is not a rate–distortion trade-off (denoising at high JPEG qualities)."""
+    curves = [_curve(rate1, psnr1, "curve 1"), _curve(rate2, psnr2, "curve 2")]
+    for log_r, q in curves:
+        order = np.argsort(log_r)
+        if np.any(np.diff(q[order]) <= 0):
+            return False
+    for axis in (0, 1):
+        (lo1, hi1), (lo2, hi2) = [(float(c[axis].min()), float(c[axis].max())) for c in curves]
+        shorter = min(hi1 - lo1, hi2 - lo2)
+        if shorter <= 0 or (min(hi1, hi2) - max(lo1, lo2)) < min_overlap * shorter:
+            return False
+    return True
+
+
 def _curve(
     rate: ArrayLike, quality: ArrayLike, name: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

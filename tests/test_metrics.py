@@ -343,3 +343,14 @@ def test_flops_per_pixel_upsampler_counts_only_convs() -> None:
         torch.nn.Upsample(scale_factor=2, mode="bilinear"),
     )
     assert flops_per_pixel(model, 8, 8) == pytest.approx(2 * 3 * 12 * 9)
+
+
+def test_bd_reliability_flags_non_monotonic_and_disjoint_curves() -> None:
+    from accelir.metrics import bd_reliable
+
+    rate = [0.9, 1.2, 1.8]
+    assert bd_reliable(rate, [32.6, 33.3, 34.1], [0.89, 1.18, 1.74], [32.7, 33.4, 34.1])
+    # denoising: the plain JPEG's PSNR falls from q70 to q85
+    assert not bd_reliable([1.26, 2.04, 3.38], [31.69, 31.96, 31.94], rate, [31.6, 31.8, 31.85])
+    # the curves share too little of their ranges
+    assert not bd_reliable(rate, [30.0, 31.0, 32.0], [1.7, 2.5, 3.5], [31.8, 32.5, 33.0])

@@ -110,8 +110,8 @@ def _summarise(
         })  # fmt: skip
         base_curve.append(base)
         accel_curve.append(accel[0])
-    bd_psnr, bd_rate = E.bd_metrics(base_curve, accel_curve)
-    summary["bd_psnr_db"], summary["bd_rate"] = bd_psnr, bd_rate
+    bd_psnr, bd_rate, reliable = E.bd_metrics(base_curve, accel_curve)
+    summary["bd_psnr_db"], summary["bd_rate"], summary["bd_reliable"] = bd_psnr, bd_rate, reliable
     return summary
 
 
@@ -147,6 +147,12 @@ def _markdown(s: dict, baseline: str) -> str:
         "",
         f"BD-PSNR of AccelIR vs JPEG (full width): {s['bd_psnr_db']:+.3f} dB; "
         f"BD-rate: {100 * s['bd_rate']:+.1f} %"
+        + (
+            ""
+            if s.get("bd_reliable", True)
+            else " — not meaningful here: a curve's PSNR does not rise with its rate, or the "
+            "curves barely overlap"
+        )
         if not math.isnan(s["bd_psnr_db"])
         else "",
     ]
