@@ -209,6 +209,18 @@ def test_fsrcnn_deconvolution_gives_exact_sizes() -> None:
                 assert model(torch.rand(1, 3, h, w)).shape == (1, 3, scale * h, scale * w)
 
 
+def test_fsrcnn_starts_as_bilinear_upscaling() -> None:
+    """The interpolating start: an untrained FSRCNN upsamples bilinearly away from the border."""
+    torch.manual_seed(0)
+    for scale in (2, 3, 4):
+        x = torch.rand(1, 3, 20, 24)
+        with torch.no_grad():
+            y = build("fsrcnn", 56, scale).eval()(x)
+        ref = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear")
+        b = 2 * scale
+        torch.testing.assert_close(y[..., b:-b, b:-b], ref[..., b:-b, b:-b], atol=1e-5, rtol=0)
+
+
 def test_latticenet_combination_coefficients() -> None:
     cc = latticenet.CombinationCoefficient(16, reduction=16)
     x = torch.randn(2, 16, 5, 6)

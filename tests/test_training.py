@@ -11,7 +11,7 @@ import torch
 
 import accelir.models as M
 from accelir.models import zoo
-from accelir.training.loop import TrainConfig, train
+from accelir.training.loop import TrainConfig, _param_groups, train
 from accelir.training.pool import PatchPool, random_quality_map
 from accelir.training.validate import evaluate, make_val_set
 
@@ -84,6 +84,17 @@ def test_train_checkpoints_resumes_and_learns(photos: list[np.ndarray], tmp_path
         show_progress=False,
     )
     assert more.step == 40
+
+
+def test_fsrcnn_deconvolution_learns_ten_times_slower() -> None:
+    """FSRCNN's paper schedule: deconvolution at a tenth of the convolutions' learning rate."""
+    model = M.build("fsrcnn", 36, 4)
+    groups = _param_groups(model)
+    by_scale = {g["lr_scale"]: {id(p) for p in g["params"]} for g in groups}  # type: ignore[attr-defined]
+    assert set(by_scale) == {1.0, 0.1}
+    assert by_scale[0.1] == {id(p) for p in model.deconvolution.parameters()}
+    assert sum(len(v) for v in by_scale.values()) == len(list(model.parameters()))
+    assert [g["lr_scale"] for g in _param_groups(M.build("edsr", 32, 4))] == [1.0]
 
 
 def test_time_budget_stops_early(photos: list[np.ndarray], tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ This module holds :class:`FSRCNN` and its registry builder :func:`build_fsrcnn`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import torch
 from torch import Tensor, nn
 
 from accelir.models.registry import register
@@ -48,6 +51,18 @@ def _deconv_padding(kernel_size: int, scale: int) -> tuple[int, int]:
     return padding, output_padding
 
 
+def _bilinear_taps(kernel_size: int, scale: int, padding: int) -> Tensor:
+    """1-D weights of a stride-``scale`` transposed convolution that upsamples bilinearly
+    (half-pixel centres, as ``F.interpolate(..., mode="bilinear", align_corners=False)``).
+
+    Output pixel ``j`` gets ``w[j − scale·i + padding]`` of input pixel ``i``, whose centre lies
+    ``(j + ½)/scale − ½ − i`` input pixels away; the bilinear weight is the hat ``max(0, 1 − |x|)``.
+    """
+    k = torch.arange(kernel_size, dtype=torch.float32)
+    x = (k - padding + 0.5) / scale - 0.5
+    return (1 - x.abs()).clamp(min=0)
+
+
 class FSRCNN(nn.Module):
     """FSRCNN(d, s, m) for RGB images.
 
@@ -63,6 +78,9 @@ class FSRCNN(nn.Module):
     # Context a tile needs for exact tiled inference (receptive field of 5×5 + 4 × 3×3 + 9×9 deconvolution).
     tile_margin = 16
     tile_multiple = 1
+    # The paper trains the deconvolution with a tenth of the convolutions' learning rate
+    # (10⁻⁴ vs 10⁻³); the training loop reads this.
+    lr_scales: ClassVar[dict[str, float]] = {"deconvolution": 0.1}
 
     def __init__(self, scale: int, d: int = 56, s: int = 12, m: int = 4, num_channels: int = 3):
         super().__init__()
@@ -91,16 +109,37 @@ class FSRCNN(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """The paper's initialisation: He et al.'s Gaussian for the convolutions (fan-out mode),
-        N(0, 0.001²) for the deconvolution, zero biases."""
+        """He et al.'s Gaussian for the convolutions (fan-out mode), zero biases — as the paper —
+        then an *interpolating start*: the first ``num_channels`` channels of every layer carry
+        the input unchanged (identity taps; the input is ≥ 0, so the PReLUs pass it) and the
+        deconvolution upsamples them bilinearly, its other weights zero.
+
+        The paper starts the deconvolution from N(0, 0.001²), i.e. from a black image, and
+        trains for millions of SGD steps; with a CPU's few thousand steps that start ended
+        0.3–2.4 dB *below* bicubic upscaling here. Starting from bilinear upscaling keeps the
+        architecture and lets training spend its steps on what interpolation misses.
+        """
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-        nn.init.normal_(self.deconvolution.weight, mean=0.0, std=0.001)
-        if self.deconvolution.bias is not None:
-            nn.init.zeros_(self.deconvolution.bias)
+        c = self.deconvolution.out_channels
+        with torch.no_grad():
+            convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
+            for conv in convs:
+                kh, kw = conv.kernel_size
+                conv.weight[:c] = 0
+                for i in range(c):
+                    conv.weight[i, i, kh // 2, kw // 2] = 1
+            deconv = self.deconvolution
+            deconv.weight.zero_()
+            padding, _ = _deconv_padding(DECONV_KERNEL, self.scale)
+            taps = _bilinear_taps(DECONV_KERNEL, self.scale, padding)
+            for i in range(c):
+                deconv.weight[i, i] = torch.outer(taps, taps)
+            if deconv.bias is not None:
+                deconv.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
         """N×C×H×W low-resolution image → N×C×(scale·H)×(scale·W), for any H, W ≥ 1."""
