@@ -106,9 +106,9 @@ class FSRCNN(nn.Module):
             padding=padding,
             output_padding=output_padding,
         )
-        self._init_weights()
+        self._init_weights(padding)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, deconv_padding: int) -> None:
         """He et al.'s Gaussian for the convolutions (fan-out mode), zero biases — as the paper —
         then an *interpolating start*: the first ``num_channels`` channels of every layer carry
         the input unchanged (identity taps; the input is ≥ 0, so the PReLUs pass it) and the
@@ -134,8 +134,7 @@ class FSRCNN(nn.Module):
                     conv.weight[i, i, kh // 2, kw // 2] = 1
             deconv = self.deconvolution
             deconv.weight.zero_()
-            padding, _ = _deconv_padding(DECONV_KERNEL, self.scale)
-            taps = _bilinear_taps(DECONV_KERNEL, self.scale, padding)
+            taps = _bilinear_taps(DECONV_KERNEL, self.scale, deconv_padding)
             for i in range(c):
                 deconv.weight[i, i] = torch.outer(taps, taps)
             if deconv.bias is not None:
