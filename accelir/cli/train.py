@@ -18,7 +18,7 @@ from accelir.data import find_images, load_image
 from accelir.models import registry, zoo
 from accelir.models.zoo import ModelCard
 from accelir.training.loop import TrainConfig, train
-from accelir.training.plan import ZOO_PLAN, TrainJob
+from accelir.training.plan import PLANS, TrainJob
 from accelir.training.pool import PatchPool, cap_size
 from accelir.training.validate import ValSample, evaluate, make_val_set
 
@@ -83,8 +83,13 @@ def run_job(
     export: bool = True,
     weights_dir: Path | None = None,
     console: Console | None = None,
+    until: float | None = None,
+    notes: tuple[str, ...] = (),
 ) -> ModelCard:
-    """Train one network on degraded, block-coded photographs; evaluate; ship weights and card."""
+    """Train one network on degraded, block-coded photographs; evaluate; ship weights and card.
+
+    ``until`` (Unix time) ends training at that wall-clock moment, whatever the steps say: the
+    schedule fits the time left once the training pairs are ready."""
     console = console or Console()
     spec = registry.get(job.model)
     task = tasks.parse_task(job.task).name
@@ -109,12 +114,18 @@ def run_job(
     if job.init_from:
         source = zoo.weights_dir() / f"{zoo.model_id(*job.init_from)}.safetensors"
         console.print(f"warm start: {warm_start(net, source)} tensors from {source.name}")
+    max_minutes = job.max_minutes
+    if until is not None:
+        left = max(0.05, (until - time.time()) / 60.0)
+        max_minutes = left if max_minutes is None else min(max_minutes, left)
+        console.print(f"training until the deadline: {left:.1f} min")
     cfg = TrainConfig(
         model=job.model,
         width=job.width,
         task=task,
         steps=job.steps,
-        max_minutes=job.max_minutes,
+        max_minutes=max_minutes,
+        refresh_every=job.refresh_every,
         batch=job.batch,
         patch=job.patch,
         lr=job.lr,
@@ -128,10 +139,11 @@ def run_job(
         _centre_crops(val_full, task, 96),
         runs / zoo.model_id(job.model, task, job.width),
     )
-    net.cpu().eval().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    net.eval().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
     console.print("final validation on the full validation images …")
-    validation = evaluate(net, val_full, task)
+    validation = evaluate(net, val_full, task)  # on the training device
+    net.cpu()
     baseline = evaluate(None, val_full, task)
     for cond, scores in validation.items():
         console.print(
@@ -156,9 +168,10 @@ def run_job(
         baseline=baseline,
         command=f"accelir train ir --model {job.model} --task {task} --width {job.width} --steps {job.steps} "
         f"--batch {job.batch} --patch {job.patch} --lr {job.lr:g} --variants {job.variants} "
-        f"--max-side {job.max_side}"
-        + (f" --init-from {zoo.model_id(*job.init_from)}" if job.init_from else ""),
-        notes=[f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}"],
+        f"--max-side {job.max_side} --refresh-every {job.refresh_every}"
+        + (f" --init-from {zoo.model_id(*job.init_from)}" if job.init_from else "")
+        + (f" --max-minutes {max_minutes:.2f}" if max_minutes is not None else ""),
+        notes=[f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}", *notes],
     )
     if export:
         path = zoo.save(net, card, weights_dir)
@@ -184,6 +197,13 @@ def train_ir(
     patch: Annotated[int, typer.Option(help="Input patch side in pixels.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate (Adam).")] = 5e-4,
     variants: Annotated[int, typer.Option(help="Degraded, coded copies per training image.")] = 6,
+    refresh_every: Annotated[
+        int, typer.Option(help="Steps between re-degrading and re-coding one variant.")
+    ] = 4,
+    until: Annotated[
+        float | None, typer.Option(help="Stop training at this Unix time (a lent machine's slot).")
+    ] = None,
+    note: Annotated[list[str] | None, typer.Option(help="A line for the model card.")] = None,
     max_side: Annotated[int | None, typer.Option(help="Cap on the photos' longest side.")] = 2048,
     val_images: Annotated[int, typer.Option(help="Validation photographs used (0: all).")] = 0,
     seed: Annotated[int, typer.Option()] = 0,
@@ -215,9 +235,10 @@ def train_ir(
         patch=patch,
         lr=lr,
         variants=variants,
-        max_side=max_side,
+        max_side=max_side or None,
         init_from=source,
         max_minutes=max_minutes,
+        refresh_every=refresh_every,
     )
     run_job(
         job,
@@ -228,6 +249,8 @@ def train_ir(
         device=device,
         export=export,
         weights_dir=weights_dir,
+        until=until,
+        notes=tuple(note or ()),
     )
 
 
@@ -235,24 +258,74 @@ def train_ir(
 def train_zoo(
     data: Annotated[Path, typer.Option(help="Dataset root.")] = Path("data/photos"),
     only: Annotated[list[str] | None, typer.Option(help="Train only these networks.")] = None,
+    plan: Annotated[str, typer.Option(help="cpu (in order) or gpu (side by side).")] = "cpu",
     steps_scale: Annotated[float, typer.Option(help="Multiply every job's steps.")] = 1.0,
     force: Annotated[bool, typer.Option(help="Retrain models that already ship weights.")] = False,
     dry_run: Annotated[bool, typer.Option(help="List the jobs and stop.")] = False,
     runs: Annotated[Path, typer.Option(help="Folder for checkpoints.")] = Path("runs"),
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    parallel: Annotated[
+        int, typer.Option(help="Jobs at once, each its own process (needs --minutes).")
+    ] = 1,
+    minutes: Annotated[
+        float | None, typer.Option(help="With --parallel: train until this many minutes from now.")
+    ] = None,
+    grace_minutes: Annotated[
+        float, typer.Option(help="With --parallel: time for validation and export, then stop.")
+    ] = 2.0,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where to export (default: package).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    note: Annotated[list[str] | None, typer.Option(help="A line for every model card.")] = None,
 ) -> None:
-    """Train every job of the zoo plan (accelir/training/plan.py) in order."""
+    """Train the jobs of a zoo plan (accelir/training/plan.py): in order, or side by side."""
     console = Console()
+    if plan not in PLANS:
+        raise typer.BadParameter(f"unknown plan {plan!r}; one of {sorted(PLANS)}")
     if threads:
         torch.set_num_threads(threads)
-    for job in ZOO_PLAN:
+    target = weights_dir or zoo.weights_dir()
+    jobs = []
+    for job in PLANS[plan]:
         if only and job.model not in only:
             continue
         job = job.scaled(steps_scale)
-        shipped = (
-            zoo.weights_dir() / f"{zoo.model_id(job.model, job.task, job.width)}.safetensors"
-        ).exists()
+        shipped = (target / f"{zoo.model_id(job.model, job.task, job.width)}.safetensors").exists()
         console.print(f"{'skip (shipped)' if shipped and not force else 'train'}: {job}")
-        if dry_run or (shipped and not force):
-            continue
-        run_job(job, data=data, runs=runs, console=console)
+        if not shipped or force:
+            jobs.append(job)
+    if dry_run or not jobs:
+        return
+    if parallel > 1:
+        if minutes is None:
+            raise typer.BadParameter("--parallel needs --minutes (the common deadline)")
+        from accelir.cli.train_parallel import run_parallel
+
+        codes = run_parallel(
+            jobs,
+            parallel=parallel,
+            minutes=minutes,
+            grace_minutes=grace_minutes,
+            data=data,
+            runs=runs,
+            weights_dir=target,
+            device=device,
+            notes=tuple(note or ()),
+            console=console,
+        )
+        if any(code != 0 for code in codes.values()):
+            raise typer.Exit(1)
+        return
+    until = None if minutes is None else time.time() + minutes * 60.0
+    for job in jobs:
+        run_job(
+            job,
+            data=data,
+            runs=runs,
+            console=console,
+            device=device,
+            weights_dir=weights_dir,
+            until=until,
+            notes=tuple(note or ()),
+        )

@@ -24,7 +24,10 @@ from accelir.training.clock import ActiveClock
 from accelir.training.pool import PatchPool
 from accelir.training.validate import ValSample
 
-CALIBRATION_STEPS = 20
+# Steps (after the start or resume) at which a time budget re-plans the cosine schedule from the
+# step time measured since the previous re-plan: the first steps include warm-up, and on a
+# shared machine the pace changes as neighbouring jobs start and finish.
+CALIBRATION_STEPS = (20, 200, 1_000, 4_000)
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ def train(
     amp = cfg.uses_bf16()
     budget = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
     seconds_at_start, step_at_start = state.seconds, state.step
+    most_steps, mark = state.planned_steps, (state.step, state.seconds)
     if budget is not None and state.seconds >= budget:
         state.planned_steps = state.step
 
@@ -212,10 +216,11 @@ def train(
                 pool.refresh()
             state.seconds = seconds_at_start + clock.tick()  # paused time (SIGSTOP) left out
 
-            if budget is not None and state.step == step_at_start + CALIBRATION_STEPS:
-                per_step = (state.seconds - seconds_at_start) / CALIBRATION_STEPS
-                fit = state.step + int((budget - state.seconds) / per_step)
-                state.planned_steps = max(state.step, min(state.planned_steps, fit))
+            if budget is not None and state.step - step_at_start in CALIBRATION_STEPS:
+                per_step = (state.seconds - mark[1]) / max(1, state.step - mark[0])
+                fit = state.step + int((budget - state.seconds) / max(per_step, 1e-6))
+                state.planned_steps = max(state.step, min(most_steps, fit))
+                mark = (state.step, state.seconds)
                 progress.update(bar, total=state.planned_steps)
             if state.step % cfg.val_every == 0 or state.step == state.planned_steps:
                 state.last_val_psnr = quick_psnr(model, val, cfg.task)
