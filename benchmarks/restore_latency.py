@@ -89,7 +89,9 @@ def measure(
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    return (
+        f"CPU {platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    )
 
 
 def markdown(result: dict[str, object]) -> str:

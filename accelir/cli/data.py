@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from accelir.data import datasets, wallpapers
+from accelir.data.pack import pack_dataset
 
 app = typer.Typer(
     help="Build the photograph dataset from Debian wallpaper packages, and inspect datasets.",
@@ -176,3 +177,35 @@ def list_dataset(
     if files:
         for path in paths:
             console.print(str(path), highlight=False)
+
+
+@app.command("pack")
+def pack(
+    source: Annotated[Path, typer.Argument(help="Dataset folder (any layout accelir reads).")],
+    out: Annotated[Path, typer.Argument(help="Folder for the packed copy.")],
+    max_side: Annotated[int, typer.Option(min=16, help="Cap on the longest side.")] = 2048,
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality of re-encodes.")] = 90,
+    keep_under: Annotated[
+        int, typer.Option(help="Copy files smaller than this many bytes (within the cap).")
+    ] = 500_000,
+    repack: Annotated[
+        list[str] | None, typer.Option(help="Splits that may be re-encoded (default: train).")
+    ] = None,
+) -> None:
+    """A compact copy of a dataset to carry to a lent GPU machine (validation kept byte-exact)."""
+    try:
+        report = pack_dataset(
+            source,
+            out,
+            max_side=max_side,
+            quality=quality,
+            keep_under=keep_under,
+            repack_splits=tuple(repack or ("train",)),
+        )
+    except datasets.DatasetError as err:
+        console.print(f"[red]{err}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from err
+    console.print(
+        f"{report.files} images ({report.repacked} re-encoded): "
+        f"{report.bytes_in / 1e6:.1f} MB → {report.bytes_out / 1e6:.1f} MB in {out}"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import time
 from pathlib import Path
@@ -72,6 +73,18 @@ def warm_start(model: torch.nn.Module, path: Path) -> int:
     return len(matched)
 
 
+def warm_start_note(source: Path) -> str:
+    """What the model card says about the weights a run started from."""
+    card_path = source.with_suffix(".json")
+    if not card_path.exists():
+        return f"warm start from {source.name}"
+    card = zoo.ModelCard.from_dict(json.loads(card_path.read_text()))
+    return (
+        f"warm start from the shipped {card.id} ({card.steps} steps, {card.minutes} min on "
+        f"{card.device}); steps and minutes above count this run only"
+    )
+
+
 def run_job(
     job: TrainJob,
     *,
@@ -114,6 +127,7 @@ def run_job(
     if job.init_from:
         source = zoo.weights_dir() / f"{zoo.model_id(*job.init_from)}.safetensors"
         console.print(f"warm start: {warm_start(net, source)} tensors from {source.name}")
+        notes = (*notes, warm_start_note(source))
     max_minutes = job.max_minutes
     if until is not None:
         left = max(0.05, (until - time.time()) / 60.0)

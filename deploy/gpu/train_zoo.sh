@@ -4,7 +4,10 @@
 # Run from the repository root on the GPU machine, with the wheels the machine lacks in .whl/
 # and the packed photographs in .devdata/photos (`accelir data pack`):
 #     deploy/gpu/train_zoo.sh OUT [MINUTES]
-# OUT receives zoo.tar.gz (weights, cards, logs) and latency.{json,md}.
+# OUT receives the weights, cards and logs as zoo.tgz.part.* (pieces of 15 MiB: the device tool
+# returns at most 8 files of 16 MiB, and $OUT is emptied before the next call, so whatever does
+# not come back is lost — a first run lost its 41 MB archive that way) and latency.{json,md}.
+# Rejoin with: cat zoo.tgz.part.* | tar xz
 set -u
 out=${1:?output folder}
 minutes=${2:-6}
@@ -22,5 +25,6 @@ for f in "$out"/runs/*.log; do
   echo "== $f"
   tr '\r' '\n' < "$f" | grep -av '^\s*$' | grep -av '━' | tail -4
 done
-tar czf "$out/zoo.tar.gz" --exclude='*.pt' -C "$out" weights runs
+tar czf - --exclude='*.pt' -C "$out" weights runs | split -b 15M - "$out/zoo.tgz.part."
+rm -rf "$out/weights" "$out/runs"
 ls -la "$out"
