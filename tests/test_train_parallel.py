@@ -13,6 +13,7 @@ from PIL import Image
 import accelir.models as M
 from accelir.cli.train_parallel import run_parallel
 from accelir.models import zoo
+from accelir.training import loop
 from accelir.training.loop import TrainConfig, train
 from accelir.training.plan import GPU_PLAN, PLANS, TrainJob
 from accelir.training.pool import PatchPool
@@ -90,12 +91,37 @@ def test_gpu_plan_covers_every_untrained_width_and_continues_only_shipped_models
             assert (zoo.weights_dir() / f"{zoo.model_id(*job.init_from)}.safetensors").exists()
 
 
-def test_budget_replans_the_schedule_as_the_pace_changes(photo: np.ndarray, tmp_path: Path) -> None:
-    """With a time budget the loop re-measures its pace after 20, 200, … steps, so a budget
-    spent mostly after a slow start still ends on the cosine schedule's last step."""
-    crop = np.ascontiguousarray(photo[:128, :128])
+class SlowStartClock:
+    """Active seconds as a function of steps taken: 1 s per step for the first 20 (warm-up),
+    then 0.1 s per step. ``tick`` is called once per training step."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def __enter__(self) -> SlowStartClock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def tick(self) -> float:
+        self.steps += 1
+        return min(self.steps, 20) * 1.0 + max(0, self.steps - 20) * 0.1
+
+
+def test_budget_replans_the_schedule_as_the_pace_changes(
+    photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow start must not fix the schedule: planned once after 20 one-second steps, a
+    60-second budget would stop at step 60 with 36 s unused; re-planned as the pace settles at
+    0.1 s, it runs ~400 steps and ends on its schedule's last step with the budget spent."""
+    monkeypatch.setattr(loop, "ActiveClock", SlowStartClock)
+    crop = np.ascontiguousarray(photo[:64, :64])
     pool = PatchPool([crop], "sr4", 1)
     val = make_val_set([("crop", crop)], "sr4")
-    cfg = TrainConfig("fsrcnn", 36, "sr4", steps=10**6, max_minutes=0.15, batch=2, patch=8)
+    cfg = TrainConfig(
+        "fsrcnn", 36, "sr4", steps=10**6, max_minutes=1.0, batch=1, patch=8, val_every=10**6
+    )
     state = train(cfg, M.build("fsrcnn", 36, 4), pool, val, tmp_path, show_progress=False)
-    assert state.step == state.planned_steps > 200
+    assert 380 <= state.step <= 420
+    assert state.seconds >= 0.95 * 60

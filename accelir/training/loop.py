@@ -3,7 +3,7 @@
 ``train(config, pool, val)`` runs on whatever device the config names, with bf16 autocast and
 channels-last tensors where the hardware has bf16 units (CUDA; CPUs with AMX or AVX-512 BF16), checkpoints every ``checkpoint_every`` steps into ``run_dir`` and resumes from
 there, stops at ``steps`` or when ``max_minutes`` is spent (the cosine schedule is re-planned to
-the number of steps that fit the budget once the step time is known), and shows a progress bar
+the number of steps that fit the budget, again and again as the measured pace changes), and shows a progress bar
 with the loss and the validation PSNR. Its minutes leave out time the process spent stopped
 (``accelir.training.clock``).
 """
@@ -24,10 +24,11 @@ from accelir.training.clock import ActiveClock
 from accelir.training.pool import PatchPool
 from accelir.training.validate import ValSample
 
-# Steps (after the start or resume) at which a time budget re-plans the cosine schedule from the
-# step time measured since the previous re-plan: the first steps include warm-up, and on a
-# shared machine the pace changes as neighbouring jobs start and finish.
-CALIBRATION_STEPS = (20, 200, 1_000, 4_000)
+# With a time budget the loop re-plans the cosine schedule from the step time measured since its
+# previous re-plan: first after CALIBRATION_STEPS, then each time a quarter of the remaining
+# planned steps has passed (at least CALIBRATION_STEPS). The first steps include warm-up, and on
+# a shared machine the pace changes as neighbouring jobs start and finish.
+CALIBRATION_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,9 @@ def train(
         torch.set_rng_state(saved["torch_rng"])
     amp = cfg.uses_bf16()
     budget = None if cfg.max_minutes is None else cfg.max_minutes * 60.0
-    seconds_at_start, step_at_start = state.seconds, state.step
+    seconds_at_start = state.seconds
     most_steps, mark = state.planned_steps, (state.step, state.seconds)
+    next_plan = state.step + CALIBRATION_STEPS
     if budget is not None and state.seconds >= budget:
         state.planned_steps = state.step
 
@@ -216,11 +218,13 @@ def train(
                 pool.refresh()
             state.seconds = seconds_at_start + clock.tick()  # paused time (SIGSTOP) left out
 
-            if budget is not None and state.step - step_at_start in CALIBRATION_STEPS:
+            if budget is not None and state.step >= next_plan:
                 per_step = (state.seconds - mark[1]) / max(1, state.step - mark[0])
                 fit = state.step + int((budget - state.seconds) / max(per_step, 1e-6))
                 state.planned_steps = max(state.step, min(most_steps, fit))
                 mark = (state.step, state.seconds)
+                left = state.planned_steps - state.step
+                next_plan = state.step + max(CALIBRATION_STEPS, left // 4)
                 progress.update(bar, total=state.planned_steps)
             if state.step % cfg.val_every == 0 or state.step == state.planned_steps:
                 state.last_val_psnr = quick_psnr(model, val, cfg.task)

@@ -16,7 +16,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch, numba, numpy; print('torch', torch.__version__, 'numba', numba.__version__, 'numpy', numpy.__version__)"
-python3 -m accelir.cli train zoo --plan gpu --parallel 15 --minutes "$minutes" --grace-minutes 2 \
+python3 -m accelir.cli train zoo --plan gpu --parallel 16 --minutes "$minutes" --grace-minutes 2 \
   --data .devdata/photos --weights-dir "$out/weights" --runs "$out/runs" --device cuda \
   --note "training photographs packed for the machine with accelir data pack (longest side at most 2048 px; files over 500 kB re-encoded as JPEG q90)"
 python3 benchmarks/restore_latency.py --weights-dir accelir/models/weights \
