@@ -116,6 +116,33 @@ def markdown(result: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(result: dict[str, object], path: Path) -> None:
+    """Latency against FLOPs, one line per (family, task) from full to narrowest width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows: list[dict[str, float | str]] = result["rows"]  # type: ignore[assignment]
+    families: dict[str, list[dict[str, float | str]]] = {}
+    for r in rows:
+        families.setdefault(str(r["model"]).rsplit("_w", 1)[0], []).append(r)
+    keys = ("fp32_ms", "bf16_ms") if any("bf16_ms" in r for r in rows) else ("fp32_ms",)
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.5), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for family, members in sorted(families.items()):
+            members = sorted(members, key=lambda r: float(r["flops"]))
+            gflops = [float(r["flops"]) / 1e9 for r in members]
+            ax.plot(gflops, [float(r[key]) for r in members], "o-", label=family)
+        ax.set(xscale="log", yscale="log", xlabel="GFLOPs per 960×540 input", ylabel=key)
+        ax.set_title(f"{key.split('_')[0]} — {result['device']}", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights-dir", type=Path, action="append", default=None)
@@ -125,7 +152,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="stop starting new models")
     parser.add_argument("--only", action="append", default=None, help="model ids to time")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/restore_latency.json"))
+    parser.add_argument("--plot", type=Path, default=None, help="latency-vs-FLOPs PNG")
+    parser.add_argument("--replot", type=Path, default=None, help="only plot this results JSON")
     args = parser.parse_args(argv)
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot or args.replot.with_suffix(".png"))
+        return
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )
@@ -153,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
         args.out.write_text(json.dumps(result, indent=1))
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
+    if args.plot:
+        plot(result, args.plot)
 
 
 if __name__ == "__main__":
