@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from accelir.models import registry, zoo
-from accelir.models.inference import restore, to_tensor
+from accelir.models.inference import _forward, _noise_level, restore, to_tensor
 from accelir.tasks import parse_task
 
 
@@ -63,11 +63,11 @@ def measure(
     w, h = size
     image = np.random.default_rng(0).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
     x = to_tensor(image, device)
-    level = None if spec.sigma is None else spec.sigma / 255.0
+    level = _noise_level(card.task, None)
 
     def forward() -> object:
         with torch.inference_mode():
-            return net(x, level) if getattr(net, "takes_noise_level", False) else net(x)
+            return _forward(net, x, level)
 
     def forward_bf16() -> object:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):

@@ -20,10 +20,9 @@ from rich.progress import track
 
 from accelir import evaluation as E
 from accelir import tasks, utility_model
-from accelir.data import find_images, load_image
+from accelir.data import cap_size, find_images, load_image
 from accelir.models import catalog, load, registry, restore
 from accelir.pipeline import Encoder
-from accelir.training.pool import cap_size
 
 console = Console()
 DEFAULT_BPP = (0.9, 1.2, 1.8)

@@ -15,10 +15,9 @@ from rich.progress import track
 from accelir import groups as G
 from accelir import qpnet as Q
 from accelir import tasks, utility_model
-from accelir.data import find_images, load_image
+from accelir.data import cap_size, find_images, load_image
 from accelir.models import zoo
 from accelir.profiles import Profiles, compute_profiles
-from accelir.training.pool import cap_size
 
 console = Console()
 DEFAULT_PROFILES = Path("data/profiles")

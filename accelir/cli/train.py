@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 
 from accelir import metrics, tasks
-from accelir.data import find_images, load_image
+from accelir.data import cap_size, find_images, load_image
 from accelir.models import registry, zoo
 from accelir.models.zoo import ModelCard
 from accelir.training.loop import TrainConfig, train
 from accelir.training.plan import PLANS, TrainJob
-from accelir.training.pool import PatchPool, cap_size
+from accelir.training.pool import PatchPool
 from accelir.training.validate import ValSample, evaluate, make_val_set
 
 app = typer.Typer(help="Train the networks AccelIR ships.", no_args_is_help=True)

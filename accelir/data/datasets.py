@@ -258,6 +258,16 @@ def image_size(path: Path) -> tuple[int, int]:
             return image.size
 
 
+def cap_size(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Downscale (antialiased bicubic) so that the longer side is at most ``max_side``."""
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image
+    f = max_side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+
+
 # --------------------------------------------------------------------------------------------
 # Summary
 

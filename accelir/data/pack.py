@@ -2,7 +2,7 @@
 64 MiB a call, code and weights included).
 
 Training photographs larger than a byte threshold, or with a longer side over ``max_side``,
-are downscaled (antialiased bicubic, as the training loader does) and re-encoded as JPEG;
+are downscaled by the training loader's own ``cap_size`` and re-encoded as JPEG;
 every other file — the validation split always — is copied byte for byte, so validation scores
 on the packed copy equal those on the original. The copy has its own ``manifest.json`` with
 the same names and splits, so ``find_images`` and the model cards' name digests agree.
@@ -15,10 +15,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from accelir.data.datasets import MANIFEST_NAME, SPLITS, find_images, image_size, load_image
+from accelir.data.datasets import (
+    MANIFEST_NAME,
+    SPLITS,
+    cap_size,
+    find_images,
+    image_size,
+    load_image,
+)
 
 
 @dataclass(frozen=True)
@@ -27,15 +33,6 @@ class PackReport:
     repacked: int
     bytes_in: int
     bytes_out: int
-
-
-def _capped(image: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image
-    f = max_side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
 def pack_dataset(
@@ -61,7 +58,7 @@ def pack_dataset(
                 shutil.copyfile(path, target)
             else:
                 target = out / split / f"{path.stem}.jpg"
-                image = _capped(load_image(path), max_side)
+                image = cap_size(load_image(path), max_side)
                 Image.fromarray(image).save(target, "JPEG", quality=quality)
                 repacked += 1
             files += 1

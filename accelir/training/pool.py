@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from accelir import codec, tasks
 from accelir.codec.layout import Layout
@@ -33,16 +32,6 @@ def random_quality_map(grid: tuple[int, int], rng: np.random.Generator) -> np.nd
     if rng.random() < 0.5:
         return np.full(grid, rng.choice(QUALITY_LEVELS, p=QUALITY_WEIGHTS))
     return rng.choice(QUALITY_LEVELS, size=grid, p=QUALITY_WEIGHTS)
-
-
-def cap_size(image: np.ndarray, max_side: int | None) -> np.ndarray:
-    """Downscale (antialiased) so that the longer side is at most ``max_side``."""
-    h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return image
-    f = max_side / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
 
 
 @dataclass(frozen=True)
