@@ -11,9 +11,12 @@ $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-# Install once per change of pyproject.toml. torch is installed first and pinned, so pip takes
-# the CPU build where one is provided (find-links) instead of resolving a CUDA build.
-$(STAMP): pyproject.toml | $(PY)
+# Install once per change of pyproject.toml or of the C decoder. torch is installed first and
+# pinned, so pip takes the CPU build where one is provided (find-links) instead of resolving a
+# CUDA build. The editable install compiles accelir/codec/_blockdecode.c against the system's
+# libjpeg-turbo (Debian: libjpeg62-turbo-dev); without it the install still succeeds and decode
+# uses simplejpeg (tests/test_codec_engines.py says so loudly).
+$(STAMP): pyproject.toml setup.py accelir/codec/_blockdecode.c | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'

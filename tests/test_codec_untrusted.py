@@ -31,11 +31,18 @@ def _exercise(data: bytes) -> None:
         meta = codec.info(data)
     except ContainerError:
         return
-    try:
-        image = codec.decode(data)
-        assert image.shape == (meta.height, meta.width, 3)
-    except ContainerError:
-        pass
+    decoded = {}
+    for engine in codec.ENGINES:  # every engine rejects or decodes, and they agree
+        try:
+            decoded[engine] = codec.decode(data, engine=engine)
+            assert decoded[engine].shape == (meta.height, meta.width, 3)
+        except ContainerError:
+            decoded[engine] = None
+    images = list(decoded.values())
+    for other in images[1:]:
+        assert (other is None) == (images[0] is None), decoded.keys()
+        if other is not None:
+            assert np.array_equal(other, images[0])
     try:
         jpeg = codec.block_jpeg(data, meta.rows - 1, meta.cols - 1)
         assert jpeg.startswith(b"\xff\xd8")

@@ -29,12 +29,13 @@ from accelir.codec.container import (
     standard_tables,
     write,
 )
-from accelir.codec.decoder import decode_blocks
+from accelir.codec.decoder import ENGINES, decode_blocks
 from accelir.codec.huffman import optimal_table
 from accelir.codec.jfif import EOI, block_header
 from accelir.codec.layout import Layout
 
 __all__ = [
+    "ENGINES",
     "ContainerError",
     "ContainerInfo",
     "Limits",
@@ -152,7 +153,17 @@ def block_jpeg(data: bytes, row: int, col: int, *, limits: Limits | None = None)
     return block_header(q, meta.layout, parsed.tables) + parsed.data[start:end] + EOI
 
 
-def decode(data: bytes, *, limits: Limits | None = None, threads: int | None = None) -> np.ndarray:
-    """Decode a container to its H×W×3 uint8 RGB image (raises ``ContainerError``)."""
+def decode(
+    data: bytes,
+    *,
+    limits: Limits | None = None,
+    threads: int | None = None,
+    engine: str | None = None,
+) -> np.ndarray:
+    """Decode a container to its H×W×3 uint8 RGB image (raises ``ContainerError``).
+
+    ``engine``: ``"libjpeg"`` (the C extension, default where it was built) or ``"simplejpeg"``
+    (one libjpeg-turbo call per block); both decode each block's standalone JPEG.
+    """
     parsed = _parsed(data, limits)
-    return decode_blocks(parsed, threads=threads)
+    return decode_blocks(parsed, threads=threads, engine=engine)

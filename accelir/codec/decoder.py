@@ -1,15 +1,18 @@
-"""Container → pixels, through libjpeg-turbo (simplejpeg), one standalone block JPEG at a time.
+"""Container → pixels, through libjpeg-turbo, one standalone block JPEG at a time.
 
 Decoding each block as its own JPEG is what makes ``decode`` agree with any outside decoder fed
-``block_jpeg``: chroma upsampling never reads across a block edge. Blocks are independent and
-simplejpeg releases the GIL, so ``threads=N`` spreads them over a pool; the default is one
-thread, which measured faster than two on this project's 2-core machines for images up to
-1920×1080 (docs/benchmarks.md).
+``block_jpeg``: chroma upsampling never reads across a block edge. Two engines decode the same
+files: the C extension ``accelir.codec._blockdecode`` (one libjpeg decompressor for all blocks,
+scanlines written straight into the image, built by ``pip install`` where libjpeg's headers are
+found) and, where it is missing, simplejpeg, one call per block. Blocks are independent and
+both release the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one
+thread (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING
@@ -18,7 +21,15 @@ import numpy as np
 import simplejpeg
 
 from accelir.codec.container import ContainerError
-from accelir.codec.jfif import EOI, block_header
+from accelir.codec.jfif import EOI, SOI, block_header, dht, sof0, sos
+from accelir.codec.tables import ZIGZAG, quant_tables
+
+try:
+    from accelir.codec import _blockdecode  # type: ignore[attr-defined]
+except ImportError:  # no compiler or libjpeg headers at install time: simplejpeg only
+    _blockdecode = None
+
+ENGINES = ("libjpeg", "simplejpeg") if _blockdecode is not None else ("simplejpeg",)
 
 if TYPE_CHECKING:
     from accelir.codec.container import Parsed
@@ -33,7 +44,81 @@ def _default_threads() -> int:
     return 1  # see the module docstring
 
 
-def decode_blocks(parsed: Parsed, threads: int | None = None) -> np.ndarray:
+def _spread(n: int, threads: int | None, run: Callable[[int, int], None]) -> None:
+    """Run ``run(lo, hi)`` over ``range(n)`` split into one contiguous share per thread."""
+    workers = threads or _default_threads()
+    if workers == 1 or n < 2:
+        run(0, n)
+        return
+    bounds = np.linspace(0, n, min(workers, n) + 1).astype(int)
+    futures = [
+        _pool(workers).submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)
+    ]
+    for f in futures:
+        f.result()
+
+
+def decode_blocks(
+    parsed: Parsed, threads: int | None = None, engine: str | None = None
+) -> np.ndarray:
+    """The image of a parsed container; ``engine`` is one of ``ENGINES`` (default: the first)."""
+    engine = engine or ENGINES[0]
+    if engine not in ENGINES:
+        raise ValueError(f"decoder engine {engine!r} is not available here (have {ENGINES})")
+    if engine == "libjpeg":
+        return _decode_libjpeg(parsed, threads)
+    return _decode_simplejpeg(parsed, threads)
+
+
+def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
+    meta = parsed.info
+    b = meta.block
+    distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
+    quant = np.zeros((len(distinct), 2, 64), dtype=np.uint16)
+    for k, q in enumerate(distinct):
+        quant[k][:, ZIGZAG] = quant_tables(q)  # natural order, as libjpeg stores them
+    quant_of_block = np.searchsorted(distinct, meta.quality_map).astype(np.int32)
+    tables = SOI + dht(parsed.tables) + EOI
+    frame = SOI + sof0(b, b, meta.layout) + sos()
+    offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)
+    lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
+    out = np.empty((meta.rows * b, meta.cols * b, 3), dtype=np.uint8)
+
+    def run(lo: int, hi: int) -> None:  # rows of blocks lo..hi
+        if hi <= lo:
+            return
+        try:
+            _blockdecode.decode_blocks(
+                parsed.data,
+                tables,
+                frame,
+                quant,
+                quant_of_block[lo:hi],
+                offsets[lo:hi],
+                lengths[lo:hi],
+                out[lo * b : hi * b],
+                hi - lo,
+                meta.cols,
+                b,
+            )
+        except ValueError as exc:
+            raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
+
+    _spread(meta.rows, threads, run)
+    if (meta.height, meta.width) == out.shape[:2]:
+        return out
+    return np.ascontiguousarray(out[: meta.height, : meta.width])
+
+
+def _shift_row(message: str, first_row: int) -> str:
+    """Rewrite "block (r, c): ..." from a strip's coordinates to the image's."""
+    if first_row and message.startswith("block ("):
+        row, rest = message[len("block (") :].split(",", 1)
+        return f"block ({int(row) + first_row},{rest}"
+    return message
+
+
+def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
     meta = parsed.info
     b = meta.block
     n = meta.rows * meta.cols
@@ -54,16 +139,7 @@ def decode_blocks(parsed: Parsed, threads: int | None = None) -> np.ndarray:
                 row, col = divmod(i, meta.cols)
                 raise ContainerError(f"block ({row}, {col}): corrupt scan data ({exc})") from None
 
-    workers = threads or _default_threads()
-    if workers == 1 or n < 64:
-        run(0, n)
-    else:
-        bounds = np.linspace(0, n, workers + 1).astype(int)
-        futures = [
-            _pool(workers).submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)
-        ]
-        for f in futures:
-            f.result()
+    _spread(n, threads if n >= 64 else 1, run)
     image = out.reshape(meta.rows, meta.cols, b, b, 3).transpose(0, 2, 1, 3, 4)
     return np.ascontiguousarray(
         image.reshape(meta.rows * b, meta.cols * b, 3)[: meta.height, : meta.width]

@@ -29,16 +29,21 @@ class HuffmanTable:
 
     def __post_init__(self) -> None:
         validate_table(self.bits, self.values)
+        # Canonical codes (T.81 Annex C): the codes of one length are consecutive, starting
+        # where the previous length's ended, shifted left by one.
+        bits = np.asarray(self.bits, dtype=np.int64)
+        first = np.zeros(MAX_CODE_LENGTH + 1, dtype=np.int64)
+        code = 0
+        for length in range(1, MAX_CODE_LENGTH + 1):
+            first[length] = code
+            code = (code + int(bits[length - 1])) << 1
+        symbol_length = np.repeat(np.arange(1, MAX_CODE_LENGTH + 1), bits)
+        first_index = np.concatenate(([0], np.cumsum(bits)))[symbol_length - 1]
+        symbols = np.frombuffer(self.values, dtype=np.uint8)
         lengths = np.zeros(256, dtype=np.uint8)
         codes = np.zeros(256, dtype=np.uint32)
-        code, i = 0, 0
-        for length, count in enumerate(self.bits, start=1):
-            for _ in range(count):
-                lengths[self.values[i]] = length
-                codes[self.values[i]] = code
-                code += 1
-                i += 1
-            code <<= 1
+        lengths[symbols] = symbol_length
+        codes[symbols] = first[symbol_length] + np.arange(len(symbols)) - first_index
         object.__setattr__(self, "lengths", lengths)
         object.__setattr__(self, "codes", codes)
 
