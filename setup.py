@@ -13,7 +13,7 @@ setup(
             "accelir.codec._blockdecode",
             sources=["accelir/codec/_blockdecode.c"],
             libraries=["jpeg"],
-            extra_compile_args=["-O2", "-Wall"],
+            extra_compile_args=["-O3", "-Wall"],
             optional=True,
         )
     ]

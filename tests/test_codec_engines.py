@@ -75,3 +75,24 @@ def test_unknown_engine_is_rejected(small_photo: np.ndarray) -> None:
     data = codec.encode(small_photo, np.full(Layout().grid(*small_photo.shape[:2]), 50))
     with pytest.raises(ValueError, match="engine"):
         codec.decode(data, engine="nvjpeg")
+
+
+def test_valid_containers_decode_as_strips_and_corrupt_ones_fall_back(photo: np.ndarray) -> None:
+    """The C engine decodes the blocks of each quality as one restart-interval strip; only a
+    strip that fails is redone block by block (which names the culprit)."""
+    if "libjpeg" not in codec.ENGINES:
+        pytest.skip("C engine not built here")
+    from accelir.codec import _blockdecode  # type: ignore[attr-defined]
+
+    q = np.random.default_rng(5).choice(Q_SET, size=Layout().grid(*photo.shape[:2]))
+    data = codec.encode(photo, q)
+    before = _blockdecode.fallbacks()
+    codec.decode(data, engine="libjpeg")
+    assert _blockdecode.fallbacks() == before
+    meta = codec.info(data)
+    start, end = meta.block_range(3, 7)
+    broken = bytearray(data)
+    broken[start + 1 : end] = bytes(end - start - 1)  # zeros: valid bits, wrong length
+    with pytest.raises(ContainerError, match=r"block \(3, 7\)"):
+        codec.decode(bytes(broken), engine="libjpeg")
+    assert _blockdecode.fallbacks() > before

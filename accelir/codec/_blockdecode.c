@@ -1,27 +1,34 @@
 /*
  * accelir.codec._blockdecode: decode every block of a container with one libjpeg decompressor.
  *
- * Each block is decoded as the standalone baseline JPEG that ``block_jpeg`` returns (the block's
- * header, its entropy-coded segment, EOI), so the pixels are exactly what libjpeg-turbo makes of
- * that file. What this saves over one decoder call per block from Python: one decompressor serves
- * every block, tables are parsed once, scanlines go straight into the output image (no paste),
- * and the GIL is released for the whole loop.
+ * The pixels are those of decoding each block's standalone JPEG (``block_jpeg``) with
+ * libjpeg-turbo: islow IDCT, "fancy" (triangle) chroma upsampling that replicates the block's own
+ * edges, YCbCr -> RGB. Decoding 500 tiny JPEGs one by one spends most of its time setting up
+ * libjpeg per image (Huffman lookup tables, buffers), so this module decodes a *strip* instead:
  *
- * The shared Huffman tables are loaded once from a tables-only datastream (libjpeg keeps them
- * across images), and each block's quantisation tables are written into the decompressor's two
- * table slots, so a block's datastream is only SOI, SOF0, SOS, its segment and EOI; libjpeg then
- * decodes exactly what it decodes from the block's standalone JPEG (same tables, same data).
+ *   All blocks that share a quality are stacked into one block-wide abbreviated JPEG whose
+ *   restart interval is one block. A container's segments are byte-aligned entropy-coded
+ *   segments that start with a DC prediction of zero, which is exactly what follows a restart
+ *   marker, so the strip is the segments joined by RSTn markers: no re-encoding. libjpeg returns
+ *   the strip's raw Y, Cb and Cr planes (``raw_data_out``), and the chroma upsampling and colour
+ *   conversion run here, per block, with the block's own edges replicated -- the arithmetic of
+ *   libjpeg-turbo's h2v2 fancy upsampler and its YCbCr -> RGB tables, so the result is the
+ *   standalone decode (tests/test_codec_engines.py checks it against simplejpeg and Pillow).
  *
- * decode_blocks(data, tables, frame, quant, quant_of_block, offsets, lengths, out, rows, cols,
- *               block)
+ * If a strip fails (corrupt data: libjpeg warnings count as errors), its blocks are decoded one
+ * standalone JPEG at a time, which names the failing block exactly as an outside decoder would
+ * fail on it (and decodes what it can decode).
+ *
+ * decode_blocks(data, tables, quant, quant_of_block, offsets, lengths, out, rows, cols, block,
+ *               h_factor)
  *   data             bytes-like: the container's entropy-coded segments
  *   tables           bytes: SOI, DHT (the container's shared tables), EOI
- *   frame            bytes: SOI, SOF0 (block x block), SOS: what precedes every segment
  *   quant            uint16 buffer (n, 2, 64): luma and chroma tables in natural order
  *   quant_of_block   int32 buffer (rows*cols): index into quant per block, row-major
  *   offsets, lengths int64 buffers (rows*cols): each block's segment inside data
  *   out              writable C-contiguous uint8 buffer of (rows*block) x (cols*block) x 3
- * Raises ValueError("block (r, c): ...") on corrupt data; libjpeg warnings count as errors.
+ *   h_factor         2 for 4:2:0, 1 for 4:4:4
+ * Raises ValueError("block (r, c): ...") on corrupt data. The GIL is released while decoding.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +39,9 @@
 #include <string.h>
 
 #include <jpeglib.h>
+
+#define MAX_BLOCK 64
+#define MAX_STRIP_HEIGHT 65535 /* SOF0 height field */
 
 typedef struct {
     struct jpeg_error_mgr pub;
@@ -51,67 +61,263 @@ static void on_message(j_common_ptr cinfo, int level) {
     }
 }
 
-static const unsigned char EOI[2] = {0xFF, 0xD9};
+/* ---- chroma upsampling and YCbCr -> RGB ------------------------------------------------- */
 
-/* Returns -1 on success, else the index of the failing block (message in err). */
-static Py_ssize_t decode_all(struct jpeg_decompress_struct *cinfo, ErrorManager *err,
-                             const unsigned char *data, const unsigned char *frame,
-                             size_t frame_len, const uint16_t *quant, const int32_t *quant_of_block,
-                             const int64_t *offsets, const int64_t *lengths, unsigned char *out,
-                             Py_ssize_t rows, Py_ssize_t cols, int block, unsigned char *scratch) {
-    const Py_ssize_t stride = cols * block * 3;
-    JSAMPROW rowptr[64];
-    unsigned char tile[64 * 64 * 3];
-    volatile Py_ssize_t i = 0;
-    const Py_ssize_t n = rows * cols;
-    for (int y = 0; y < block; y++) {
-        rowptr[y] = tile + y * block * 3;
+/* libjpeg's fixed-point colour conversion (jdcolor.c: 16 fractional bits); it tabulates these
+ * products, we compute them, in loops the compiler vectorises. */
+#define SCALEBITS 16
+#define ONE_HALF ((int32_t)1 << (SCALEBITS - 1))
+#define FIX(x) ((int32_t)((x) * (1L << SCALEBITS) + 0.5))
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VECTORISED __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTORISED
+#endif
+
+static inline int32_t clamp255(int32_t v) {
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/* One output row of 2x triangle-filter upsampling (libjpeg-turbo's h2v2 "fancy" upsampler):
+ * ``near`` is the nearest input row, ``far`` the next nearest (the row above for an upper output
+ * row, below for a lower one; the block's edge row stands in for a missing one). Each output is
+ * 9/16, 3/16, 3/16, 1/16 of its four nearest inputs with alternating rounding biases 8 and 7; at
+ * the left and right edges the missing column is the edge column, which gives libjpeg's special
+ * cases (4 * colsum + 8, 4 * colsum + 7) exactly. */
+VECTORISED
+static void upsample_row(const unsigned char *near, const unsigned char *far, int n,
+                         int32_t *out) {
+    int32_t sum[MAX_BLOCK / 2 + 2];
+    for (int c = 0; c < n; c++) sum[c + 1] = 3 * near[c] + far[c];
+    sum[0] = sum[1];
+    sum[n + 1] = sum[n];
+    for (int c = 0; c < n; c++) {
+        out[2 * c] = (3 * sum[c + 1] + sum[c] + 8) >> 4;
+        out[2 * c + 1] = (3 * sum[c + 1] + sum[c + 2] + 7) >> 4;
     }
+}
 
-    if (setjmp(err->jump)) {
+VECTORISED
+static void convert_row(const unsigned char *y, const int32_t *cb, const int32_t *cr, int b,
+                        unsigned char *rgb) {
+    unsigned char red[MAX_BLOCK], green[MAX_BLOCK], blue[MAX_BLOCK];
+    for (int x = 0; x < b; x++) { /* planar first: this loop vectorises */
+        const int32_t u = cb[x] - 128, v = cr[x] - 128, l = y[x];
+        red[x] = (unsigned char)clamp255(l + ((FIX(1.40200) * v + ONE_HALF) >> SCALEBITS));
+        green[x] = (unsigned char)clamp255(
+            l + ((-FIX(0.34414) * u - FIX(0.71414) * v + ONE_HALF) >> SCALEBITS));
+        blue[x] = (unsigned char)clamp255(l + ((FIX(1.77200) * u + ONE_HALF) >> SCALEBITS));
+    }
+    for (int x = 0; x < b; x++) {
+        rgb[3 * x] = red[x];
+        rgb[3 * x + 1] = green[x];
+        rgb[3 * x + 2] = blue[x];
+    }
+}
+
+/* One block's planes (Y: b x b; Cb, Cr: b/h x b/h) to RGB at ``dst`` (row stride in bytes). */
+static void block_to_rgb(const unsigned char *y, const unsigned char *cb, const unsigned char *cr,
+                         int b, int h, unsigned char *dst, Py_ssize_t stride) {
+    int32_t cb_row[MAX_BLOCK], cr_row[MAX_BLOCK];
+    const int n = b / h;
+    for (int r = 0; r < b; r++) {
+        if (h == 2) {
+            const int near = r >> 1;
+            const int far = (r & 1) ? (near + 1 < n ? near + 1 : n - 1) : (near > 0 ? near - 1 : 0);
+            upsample_row(cb + near * n, cb + far * n, n, cb_row);
+            upsample_row(cr + near * n, cr + far * n, n, cr_row);
+        } else {
+            for (int x = 0; x < b; x++) {
+                cb_row[x] = cb[r * b + x];
+                cr_row[x] = cr[r * b + x];
+            }
+        }
+        convert_row(y + r * b, cb_row, cr_row, b, dst + r * stride);
+    }
+}
+
+/* ---- datastreams ------------------------------------------------------------------------ */
+
+static unsigned char *put16(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+    return p + 2;
+}
+
+/* SOI, SOF0 (width b, the given height, 3 components), DRI when restart > 0, SOS. */
+static size_t write_headers(unsigned char *p0, int b, int height, int h, int restart) {
+    unsigned char *p = p0;
+    *p++ = 0xFF, *p++ = 0xD8;
+    *p++ = 0xFF, *p++ = 0xC0;
+    p = put16(p, 17);
+    *p++ = 8;
+    p = put16(p, (unsigned)height);
+    p = put16(p, (unsigned)b);
+    *p++ = 3;
+    *p++ = 1, *p++ = (unsigned char)((h << 4) | h), *p++ = 0;
+    *p++ = 2, *p++ = 0x11, *p++ = 1;
+    *p++ = 3, *p++ = 0x11, *p++ = 1;
+    if (restart > 0) {
+        *p++ = 0xFF, *p++ = 0xDD;
+        p = put16(p, 4);
+        p = put16(p, (unsigned)restart);
+    }
+    *p++ = 0xFF, *p++ = 0xDA;
+    p = put16(p, 12);
+    *p++ = 3;
+    *p++ = 1, *p++ = 0x00;
+    *p++ = 2, *p++ = 0x11;
+    *p++ = 3, *p++ = 0x11;
+    *p++ = 0, *p++ = 63, *p++ = 0;
+    return (size_t)(p - p0);
+}
+
+#define HEADERS_MAX 64
+
+/* Strips that failed and were redone block by block, since the module was loaded. */
+static long strip_fallbacks = 0;
+
+typedef struct {
+    struct jpeg_decompress_struct *cinfo;
+    ErrorManager *err;
+    const unsigned char *data;
+    const uint16_t *quant;
+    const int64_t *offsets, *lengths;
+    unsigned char *out;
+    Py_ssize_t cols, stride;
+    int b, h;
+    unsigned char *scratch;
+    unsigned char *planes; /* one block: Y, then Cb, then Cr */
+} Job;
+
+static void set_quant(struct jpeg_decompress_struct *cinfo, const uint16_t *q) {
+    for (int t = 0; t < 2; t++) {
+        memcpy(cinfo->quant_tbl_ptrs[t]->quantval, q + 64 * t, 64 * sizeof(UINT16));
+    }
+}
+
+static unsigned char *block_origin(const Job *job, Py_ssize_t i) {
+    return job->out + (i / job->cols) * job->b * job->stride + (i % job->cols) * job->b * 3;
+}
+
+/* One block as its standalone JPEG, through libjpeg's own upsampling and colour conversion.
+ * Returns 0, or -1 with the message in err. */
+static int decode_standalone(Job *job, Py_ssize_t i, int quant_index) {
+    struct jpeg_decompress_struct *cinfo = job->cinfo;
+    const int b = job->b;
+    if (setjmp(job->err->jump)) {
         jpeg_abort_decompress(cinfo);
-        return i;
+        return -1;
     }
-    memcpy(scratch, frame, frame_len);
-    for (; i < n; i++) {
-        const uint16_t *q = quant + (size_t)quant_of_block[i] * 128;
-        for (int t = 0; t < 2; t++) {
-            memcpy(cinfo->quant_tbl_ptrs[t]->quantval, q + 64 * t, 64 * sizeof(UINT16));
-        }
-        const size_t sl = (size_t)lengths[i];
-        memcpy(scratch + frame_len, data + offsets[i], sl);
-        memcpy(scratch + frame_len + sl, EOI, 2);
-        jpeg_mem_src(cinfo, scratch, (unsigned long)(frame_len + sl + 2));
-        jpeg_read_header(cinfo, TRUE);
-        if ((int)cinfo->image_width != block || (int)cinfo->image_height != block ||
-            cinfo->num_components != 3) {
-            snprintf(err->message, sizeof err->message, "header is not a %dx%d colour block",
-                     block, block);
-            jpeg_abort_decompress(cinfo);
-            return i;
-        }
-        cinfo->out_color_space = JCS_RGB;
-        cinfo->dct_method = JDCT_ISLOW;
-        cinfo->do_fancy_upsampling = TRUE;
-        jpeg_start_decompress(cinfo);
-        while (cinfo->output_scanline < cinfo->output_height) {
-            jpeg_read_scanlines(cinfo, rowptr + cinfo->output_scanline,
-                                cinfo->output_height - cinfo->output_scanline);
-        }
-        jpeg_finish_decompress(cinfo);
-        /* Pixels land in a small tile that stays in L1 while libjpeg works, then go out as
-         * whole rows: writing straight into the image scattered each block over 32 rows of it
-         * (32 pages) during decoding and measured slower. */
-        unsigned char *origin = out + (i / cols) * block * stride + (i % cols) * block * 3;
-        for (int y = 0; y < block; y++) {
-            memcpy(origin + y * stride, tile + y * block * 3, (size_t)block * 3);
+    set_quant(cinfo, job->quant + (size_t)quant_index * 128);
+    size_t n = write_headers(job->scratch, b, b, job->h, 0);
+    memcpy(job->scratch + n, job->data + job->offsets[i], (size_t)job->lengths[i]);
+    n += (size_t)job->lengths[i];
+    job->scratch[n++] = 0xFF, job->scratch[n++] = 0xD9;
+    jpeg_mem_src(cinfo, job->scratch, (unsigned long)n);
+    jpeg_read_header(cinfo, TRUE);
+    cinfo->out_color_space = JCS_RGB;
+    cinfo->dct_method = JDCT_ISLOW;
+    cinfo->do_fancy_upsampling = TRUE;
+    jpeg_start_decompress(cinfo);
+    JSAMPROW rows[MAX_BLOCK];
+    unsigned char *dst = block_origin(job, i);
+    for (int y = 0; y < b; y++) rows[y] = dst + y * job->stride;
+    while (cinfo->output_scanline < cinfo->output_height) {
+        jpeg_read_scanlines(cinfo, rows + cinfo->output_scanline,
+                            cinfo->output_height - cinfo->output_scanline);
+    }
+    jpeg_finish_decompress(cinfo);
+    return 0;
+}
+
+/* Blocks ``idx[0..n)`` (all of one quality) as one strip. Returns 0, or -1 (then nothing is
+ * promised about the blocks' pixels). */
+static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant_index) {
+    struct jpeg_decompress_struct *cinfo = job->cinfo;
+    const int b = job->b, h = job->h, cb_side = b / h;
+    const int mcus_per_block = (b / (8 * h)) * (b / (8 * h));
+    if (setjmp(job->err->jump)) {
+        jpeg_abort_decompress(cinfo);
+        return -1;
+    }
+    set_quant(cinfo, job->quant + (size_t)quant_index * 128);
+    size_t len = write_headers(job->scratch, b, (int)(b * n), h, mcus_per_block);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        memcpy(job->scratch + len, job->data + job->offsets[idx[k]], (size_t)job->lengths[idx[k]]);
+        len += (size_t)job->lengths[idx[k]];
+        if (k + 1 < n) {
+            job->scratch[len++] = 0xFF;
+            job->scratch[len++] = (unsigned char)(0xD0 + (k & 7));
         }
     }
-    return -1;
+    job->scratch[len++] = 0xFF, job->scratch[len++] = 0xD9;
+    jpeg_mem_src(cinfo, job->scratch, (unsigned long)len);
+    jpeg_read_header(cinfo, TRUE);
+    cinfo->raw_data_out = TRUE;
+    cinfo->dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(cinfo);
+
+    const int lines = 8 * h; /* luma rows per iMCU row */
+    unsigned char *yp = job->planes, *cbp = yp + b * b, *crp = cbp + cb_side * cb_side;
+    JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
+    JSAMPARRAY image[3] = {yrows, cbrows, crrows};
+    for (Py_ssize_t k = 0; k < n; k++) {
+        for (int top = 0; top < b; top += lines) {
+            for (int r = 0; r < lines; r++) yrows[r] = yp + (top + r) * b;
+            for (int r = 0; r < 8; r++) {
+                cbrows[r] = cbp + (top / h + r) * cb_side;
+                crrows[r] = crp + (top / h + r) * cb_side;
+            }
+            if (jpeg_read_raw_data(cinfo, image, (JDIMENSION)lines) != (JDIMENSION)lines) {
+                snprintf(job->err->message, sizeof job->err->message, "short strip");
+                jpeg_abort_decompress(cinfo);
+                return -1;
+            }
+        }
+        block_to_rgb(yp, cbp, crp, b, h, block_origin(job, idx[k]), job->stride);
+    }
+    jpeg_finish_decompress(cinfo);
+    return 0;
+}
+
+/* Returns -1 on success, else the index of the first block that fails standalone. */
+static Py_ssize_t decode_all(Job *job, const int32_t *quant_of_block, Py_ssize_t nq,
+                             Py_ssize_t nblocks, Py_ssize_t *order) {
+    const Py_ssize_t per_strip = MAX_STRIP_HEIGHT / job->b;
+    /* order: block indices grouped by quality, raster order within a group (counting sort) */
+    Py_ssize_t *start = calloc((size_t)nq + 1, sizeof *start);
+    if (!start) {
+        snprintf(job->err->message, sizeof job->err->message, "out of memory");
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < nblocks; i++) start[quant_of_block[i] + 1]++;
+    for (Py_ssize_t q = 0; q < nq; q++) start[q + 1] += start[q];
+    for (Py_ssize_t i = 0; i < nblocks; i++) order[start[quant_of_block[i]]++] = i;
+    Py_ssize_t lo = 0;
+    Py_ssize_t failed = -1;
+    for (Py_ssize_t q = 0; q < nq && failed < 0; q++) {
+        Py_ssize_t hi = start[q]; /* after the fill above, start[q] is the end of group q */
+        for (Py_ssize_t s = lo; s < hi && failed < 0; s += per_strip) {
+            Py_ssize_t n = hi - s < per_strip ? hi - s : per_strip;
+            if (decode_strip(job, order + s, n, (int)q) == 0) continue;
+            __atomic_fetch_add(&strip_fallbacks, 1, __ATOMIC_RELAXED);
+            for (Py_ssize_t k = 0; k < n; k++) { /* find the culprit the way anyone would */
+                if (decode_standalone(job, order[s + k], (int)q) != 0) {
+                    failed = order[s + k];
+                    break;
+                }
+            }
+        }
+        lo = hi;
+    }
+    free(start);
+    return failed;
 }
 
 /* Load the shared Huffman tables from a tables-only datastream; give slots 0 and 1 quant tables
- * that decode_all overwrites per block. Returns 0, or -1 with err->message set. */
+ * that are overwritten per strip. Returns 0, or -1 with err->message set. */
 static int load_tables(struct jpeg_decompress_struct *cinfo, ErrorManager *err,
                        const unsigned char *tables, size_t tables_len) {
     if (setjmp(err->jump)) {
@@ -132,6 +338,8 @@ static int load_tables(struct jpeg_decompress_struct *cinfo, ErrorManager *err,
     return 0;
 }
 
+/* ---- Python entry point ----------------------------------------------------------------- */
+
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
                       Py_ssize_t count, const char *name) {
     if (PyObject_GetBuffer(obj, view, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0) {
@@ -147,28 +355,26 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
 }
 
 static PyObject *decode_blocks(PyObject *self, PyObject *args) {
-    PyObject *data_obj, *tables_obj, *frame_obj, *quant_obj, *qob_obj, *off_obj, *len_obj,
-        *out_obj;
+    PyObject *data_obj, *tables_obj, *quant_obj, *qob_obj, *off_obj, *len_obj, *out_obj;
     Py_ssize_t rows, cols;
-    int block;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOnni", &data_obj, &tables_obj, &frame_obj, &quant_obj,
-                          &qob_obj, &off_obj, &len_obj, &out_obj, &rows, &cols, &block)) {
+    int block, h;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
+                          &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h)) {
         return NULL;
     }
-    if (rows <= 0 || cols <= 0 || block <= 0 || block > 64 || rows > (1 << 20) / block ||
-        cols > (1 << 20) / block) {
-        return PyErr_Format(PyExc_ValueError, "bad grid %zd x %zd of %d-pixel blocks", rows,
-                            cols, block);
+    if (rows <= 0 || cols <= 0 || (block != 16 && block != 32 && block != 64) ||
+        (h != 1 && h != 2) || rows > (1 << 20) / block || cols > (1 << 20) / block) {
+        return PyErr_Format(PyExc_ValueError, "bad grid %zd x %zd of %d-pixel blocks (h=%d)",
+                            rows, cols, block, h);
     }
     const Py_ssize_t n = rows * cols;
-    Py_buffer data = {0}, tables = {0}, frame = {0}, quant = {0}, qob = {0}, off = {0}, len = {0},
-              out = {0};
-    unsigned char *scratch = NULL;
+    Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0};
+    unsigned char *scratch = NULL, *planes = NULL;
+    Py_ssize_t *order = NULL;
     PyObject *result = NULL;
 
     if (get_buffer(data_obj, &data, 0, 1, -1, "data") < 0) return NULL;
     if (get_buffer(tables_obj, &tables, 0, 1, -1, "tables") < 0) goto done;
-    if (get_buffer(frame_obj, &frame, 0, 1, -1, "frame") < 0) goto done;
     if (get_buffer(quant_obj, &quant, 0, 1, -1, "quant") < 0) goto done;
     if (get_buffer(qob_obj, &qob, 0, 4, n, "quant_of_block") < 0) goto done;
     if (get_buffer(off_obj, &off, 0, 8, n, "offsets") < 0) goto done;
@@ -189,7 +395,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     const int32_t *qobv = qob.buf;
     const int64_t *offv = off.buf, *lenv = len.buf;
-    int64_t max_segment = 0;
+    int64_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (qobv[i] < 0 || qobv[i] >= nq) {
             PyErr_Format(PyExc_ValueError, "block %zd: quant table index %d out of range", i,
@@ -200,10 +406,12 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_ValueError, "block %zd: segment outside the data", i);
             goto done;
         }
-        if (lenv[i] > max_segment) max_segment = lenv[i];
+        total += lenv[i] + 2; /* segment and its restart marker */
     }
-    scratch = PyMem_Malloc((size_t)(frame.len + max_segment + 2));
-    if (!scratch) {
+    scratch = PyMem_Malloc((size_t)(HEADERS_MAX + total + 2));
+    planes = PyMem_Malloc(3 * MAX_BLOCK * MAX_BLOCK);
+    order = PyMem_Malloc((size_t)n * sizeof *order);
+    if (!scratch || !planes || !order) {
         PyErr_NoMemory();
         goto done;
     }
@@ -219,11 +427,12 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
         goto done;
     }
     jpeg_create_decompress(&cinfo);
+    Job job = {&cinfo, &err, data.buf, quantv, offv, lenv, out.buf, cols,
+               cols * block * 3, block, h, scratch, planes};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
     if (load_tables(&cinfo, &err, tables.buf, (size_t)tables.len) == 0) {
-        failed = decode_all(&cinfo, &err, data.buf, frame.buf, (size_t)frame.len, quantv, qobv,
-                            offv, lenv, out.buf, rows, cols, block, scratch);
+        failed = decode_all(&job, qobv, nq, n, order);
     }
     Py_END_ALLOW_THREADS
     jpeg_destroy_decompress(&cinfo);
@@ -240,16 +449,24 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
 
 done:
     PyMem_Free(scratch);
-    Py_buffer *views[] = {&data, &tables, &frame, &quant, &qob, &off, &len, &out};
+    PyMem_Free(planes);
+    PyMem_Free(order);
+    Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len, &out};
     for (size_t k = 0; k < sizeof views / sizeof *views; k++) {
         if (views[k]->obj) PyBuffer_Release(views[k]);
     }
     return result;
 }
 
+static PyObject *fallbacks(PyObject *self, PyObject *unused) {
+    return PyLong_FromLong(__atomic_load_n(&strip_fallbacks, __ATOMIC_RELAXED));
+}
+
 static PyMethodDef methods[] = {
     {"decode_blocks", decode_blocks, METH_VARARGS,
-     "Decode every block's standalone JPEG into one image (see the module source)."},
+     "Decode every block of a container into one image (see the module source)."},
+    {"fallbacks", fallbacks, METH_NOARGS,
+     "How many strips failed and were redone one standalone block at a time."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,9 +2,10 @@
 
 Decoding each block as its own JPEG is what makes ``decode`` agree with any outside decoder fed
 ``block_jpeg``: chroma upsampling never reads across a block edge. Two engines decode the same
-files: the C extension ``accelir.codec._blockdecode`` (one libjpeg decompressor for all blocks,
-scanlines written straight into the image, built by ``pip install`` where libjpeg's headers are
-found) and, where it is missing, simplejpeg, one call per block. Blocks are independent and
+files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality decoded as one
+restart-interval strip by libjpeg, chroma upsampling and colour conversion per block; built by
+``pip install`` where libjpeg's headers are found; its source says how) and, where it is
+missing, simplejpeg, one call per block. Blocks are independent and
 both release the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one
 thread (docs/benchmarks.md).
 """
@@ -21,7 +22,7 @@ import numpy as np
 import simplejpeg
 
 from accelir.codec.container import ContainerError
-from accelir.codec.jfif import EOI, SOI, block_header, dht, sof0, sos
+from accelir.codec.jfif import EOI, SOI, block_header, dht
 from accelir.codec.tables import ZIGZAG, quant_tables
 
 try:
@@ -79,7 +80,6 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
         quant[k][:, ZIGZAG] = quant_tables(q)  # natural order, as libjpeg stores them
     quant_of_block = np.searchsorted(distinct, meta.quality_map).astype(np.int32)
     tables = SOI + dht(parsed.tables) + EOI
-    frame = SOI + sof0(b, b, meta.layout) + sos()
     offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)
     lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
     out = np.empty((meta.rows * b, meta.cols * b, 3), dtype=np.uint8)
@@ -91,7 +91,6 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
             _blockdecode.decode_blocks(
                 parsed.data,
                 tables,
-                frame,
                 quant,
                 quant_of_block[lo:hi],
                 offsets[lo:hi],
@@ -100,6 +99,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
                 hi - lo,
                 meta.cols,
                 b,
+                meta.layout.h_factor,
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None

@@ -10,7 +10,8 @@ tables are as good as a whole-image ``optimize=True`` JPEG's. The coding itself 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numba
 import numpy as np
@@ -20,32 +21,40 @@ MAX_CODE_LENGTH = 16
 
 @dataclass(frozen=True)
 class HuffmanTable:
-    """A JPEG Huffman table: ``bits[i]`` codes of length i + 1 for the symbols ``values``."""
+    """A JPEG Huffman table: ``bits[i]`` codes of length i + 1 for the symbols ``values``.
+
+    Validated on construction; the per-symbol code lengths and codes, which only the encoder
+    needs, are computed on first use (a decoder parses four tables per container)."""
 
     bits: tuple[int, ...]
     values: bytes
-    lengths: np.ndarray = field(init=False, repr=False, compare=False)
-    codes: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_table(self.bits, self.values)
-        # Canonical codes (T.81 Annex C): the codes of one length are consecutive, starting
-        # where the previous length's ended, shifted left by one.
-        bits = np.asarray(self.bits, dtype=np.int64)
-        first = np.zeros(MAX_CODE_LENGTH + 1, dtype=np.int64)
-        code = 0
-        for length in range(1, MAX_CODE_LENGTH + 1):
-            first[length] = code
-            code = (code + int(bits[length - 1])) << 1
-        symbol_length = np.repeat(np.arange(1, MAX_CODE_LENGTH + 1), bits)
-        first_index = np.concatenate(([0], np.cumsum(bits)))[symbol_length - 1]
-        symbols = np.frombuffer(self.values, dtype=np.uint8)
+
+    @cached_property
+    def _canonical(self) -> tuple[np.ndarray, np.ndarray]:
         lengths = np.zeros(256, dtype=np.uint8)
         codes = np.zeros(256, dtype=np.uint32)
-        lengths[symbols] = symbol_length
-        codes[symbols] = first[symbol_length] + np.arange(len(symbols)) - first_index
-        object.__setattr__(self, "lengths", lengths)
-        object.__setattr__(self, "codes", codes)
+        code, i = 0, 0
+        for length, count in enumerate(self.bits, start=1):
+            for _ in range(count):
+                lengths[self.values[i]] = length
+                codes[self.values[i]] = code
+                code += 1
+                i += 1
+            code <<= 1
+        return lengths, codes
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Code length of each symbol 0..255 (0: not in the table)."""
+        return self._canonical[0]
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Canonical code of each symbol 0..255 (T.81 Annex C)."""
+        return self._canonical[1]
 
     def dht_payload(self) -> bytes:
         """The table as it appears inside a DHT marker (without the class/id byte)."""
