@@ -263,7 +263,7 @@ class Restorer:
         decoded, decode_s = [], []
         for container in containers:
             t0 = time.perf_counter()
-            decoded.append(codec.decode(container))
+            decoded.append(codec.decode_for_restoration(container))
             decode_s.append(time.perf_counter() - t0)
         t1 = time.perf_counter()
         images = run(self.model, decoded, self.task, tile=self.tile, max_batch=max_batch)

@@ -135,7 +135,7 @@ def image_profile(
     for k, q in enumerate(qualities):
         data = codec.encode(degraded, np.full((rows, cols), q))
         rate[:, k] = codec.info(data).lengths.reshape(-1)
-        restored = restore(model, codec.decode(data), task, tile=tile)
+        restored = restore(model, codec.decode_for_restoration(data), task, tile=tile)
         sse[:, k] = restored_block_sse(restored, target, rows, cols, side)
     area = block_areas(target.shape[0], target.shape[1], rows, cols, side)
     return rate, sse, area, block_pixels(degraded)

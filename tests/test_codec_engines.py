@@ -1,4 +1,5 @@
-"""The two decode engines (the C extension and simplejpeg): same pixels, threads, errors.
+"""The two decode engines (the C extension and simplejpeg): same pixels, threads, errors; and
+the C engine's seamless mode (chroma upsampled across block edges).
 
 The C extension is built by ``pip install`` wherever a compiler and libjpeg's headers exist
 (they do on the project's machines and in CI); a missing build is a failure here, not a silent
@@ -7,14 +8,20 @@ fallback, unless ``ACCELIR_ALLOW_NO_C_DECODER=1`` says the machine cannot build 
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from accelir import codec
+from accelir.codec import _parsed
 from accelir.codec.container import ContainerError
+from accelir.codec.jfif import EOI, SOI, dht, dqt, sos
 from accelir.codec.layout import Layout
+from accelir.codec.tables import quant_tables
 
 Q_SET = (10, 20, 30, 40, 50, 60, 65, 70, 75, 80, 85, 90, 95)
 
@@ -96,3 +103,72 @@ def test_valid_containers_decode_as_strips_and_corrupt_ones_fall_back(photo: np.
     with pytest.raises(ContainerError, match=r"block \(3, 7\)"):
         codec.decode(bytes(broken), engine="libjpeg")
     assert _blockdecode.fallbacks() > before
+
+
+def _whole_image_jpeg(data: bytes) -> bytes:
+    """The container (block 16, 4:2:0, one quality) as one whole-image baseline JPEG: a 16×16
+    block is one MCU, so the segments joined by restart markers are the image's scan."""
+    parsed = _parsed(data, None)
+    meta = parsed.info
+    assert meta.block == 16 and len(set(meta.quality_map.reshape(-1).tolist())) == 1
+    sof = struct.pack(">BBHBHHB", 0xFF, 0xC0, 17, 8, meta.height, meta.width, 3) + bytes(
+        [1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]
+    )
+    restart_every_mcu = bytes([0xFF, 0xDD, 0, 4, 0, 1])
+    scan = []
+    for i, (start, length) in enumerate(
+        zip(meta.offsets.reshape(-1), meta.lengths.reshape(-1), strict=True)
+    ):
+        if i:
+            scan.append(bytes([0xFF, 0xD0 + (i - 1) % 8]))
+        scan.append(parsed.data[start : start + length])
+    tables = dqt(quant_tables(int(meta.quality_map[0, 0]))) + sof + dht(parsed.tables)
+    return b"".join([SOI, tables, restart_every_mcu, sos(), *scan, EOI])
+
+
+@pytest.mark.parametrize("shape", [(203, 301), (77, 131), (17, 33), (15, 15)])
+@pytest.mark.parametrize("quality", [30, 95])
+def test_seamless_decode_is_the_whole_image_jpeg_decode(
+    photo: np.ndarray, shape: tuple[int, int], quality: int
+) -> None:
+    """Seamless chroma upsampling is libjpeg's over the whole image, edges and odd sizes
+    included: bit-exact against Pillow decoding the same coefficients as one JPEG."""
+    if not codec.SEAMLESS:
+        pytest.skip("seamless decoding needs the C engine")
+    image = np.ascontiguousarray(photo[: shape[0], : shape[1]])
+    data = codec.encode(image, np.full(Layout(16).grid(*shape), quality), block=16)
+    whole = np.asarray(Image.open(io.BytesIO(_whole_image_jpeg(data))).convert("RGB"))
+    assert np.array_equal(codec.decode(data, seamless=True), whole)
+    assert not np.array_equal(codec.decode(data), whole) or min(shape) <= 16
+
+
+def test_seamless_changes_only_block_edge_pixels(photo: np.ndarray) -> None:
+    if not codec.SEAMLESS:
+        pytest.skip("seamless decoding needs the C engine")
+    q = np.random.default_rng(9).choice(Q_SET, size=Layout().grid(*photo.shape[:2]))
+    data = codec.encode(photo, q)
+    seamless, standalone = codec.decode(data, seamless=True), codec.decode(data)
+    edge = np.zeros(photo.shape[:2], dtype=bool)
+    edge[::32], edge[31::32], edge[:, ::32], edge[:, 31::32] = True, True, True, True
+    edge[-1], edge[:, -1] = True, True  # the image's own edge, inside a padded block
+    assert np.array_equal(seamless[~edge], standalone[~edge])
+    assert not np.array_equal(seamless[edge], standalone[edge])
+    assert np.array_equal(codec.decode(data, seamless=True, threads=3), seamless)
+    # 4:4:4 has no chroma upsampling, so nothing crosses a block edge
+    data = codec.encode(photo, q, subsampling="4:4:4")
+    assert np.array_equal(codec.decode(data, seamless=True), codec.decode(data))
+
+
+def test_seamless_needs_the_c_engine_and_rejects_corrupt_data(photo: np.ndarray) -> None:
+    data = codec.encode(photo[:192, :96], np.full((6, 3), 75))
+    with pytest.raises(ValueError, match="C engine"):
+        codec.decode(data, engine="simplejpeg", seamless=True)
+    if not codec.SEAMLESS:
+        return
+    meta = codec.info(data)
+    start, end = meta.block_range(4, 1)
+    broken = bytearray(data)
+    broken[start:end] = b"\xff" * (end - start)
+    for threads in (1, 2):
+        with pytest.raises(ContainerError, match=r"block \(4, 1\)"):
+            codec.decode(bytes(broken), seamless=True, threads=threads)

@@ -80,7 +80,7 @@ def _evaluate_image(
         raise AssertionError("AccelIR container larger than the baseline file")
     from accelir import codec
 
-    decoded = codec.decode(encoded.container)
+    decoded = codec.decode_for_restoration(encoded.container)
     rows = []
     for w in widths:
         out, seconds = E.timed(restore, nets[w], decoded, task, tile=tile)
@@ -354,7 +354,9 @@ def allocators(
                 result = {"baseline": base}
                 for name in names:
                     enc = encoder.encode(original, jpeg_quality=q, allocator=name)
-                    restored = restore(net, codec.decode(enc.container), task, tile=512)
+                    restored = restore(
+                        net, codec.decode_for_restoration(enc.container), task, tile=512
+                    )
                     result[name] = metrics.psnr(restored, target, crop=crop)
                     result[f"{name}_bytes"] = enc.nbytes
                 file.parent.mkdir(parents=True, exist_ok=True)

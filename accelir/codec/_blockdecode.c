@@ -86,9 +86,8 @@ static inline int32_t clamp255(int32_t v) {
  * the left and right edges the missing column is the edge column, which gives libjpeg's special
  * cases (4 * colsum + 8, 4 * colsum + 7) exactly. */
 VECTORISED
-static void upsample_row(const unsigned char *near, const unsigned char *far, int n,
+static void upsample_row(const unsigned char *near, const unsigned char *far, int n, int32_t *sum,
                          int32_t *out) {
-    int32_t sum[MAX_BLOCK / 2 + 2];
     for (int c = 0; c < n; c++) sum[c + 1] = 3 * near[c] + far[c];
     sum[0] = sum[1];
     sum[n + 1] = sum[n];
@@ -119,14 +118,14 @@ static void convert_row(const unsigned char *y, const int32_t *cb, const int32_t
 /* One block's planes (Y: b x b; Cb, Cr: b/h x b/h) to RGB at ``dst`` (row stride in bytes). */
 static void block_to_rgb(const unsigned char *y, const unsigned char *cb, const unsigned char *cr,
                          int b, int h, unsigned char *dst, Py_ssize_t stride) {
-    int32_t cb_row[MAX_BLOCK], cr_row[MAX_BLOCK];
+    int32_t cb_row[MAX_BLOCK], cr_row[MAX_BLOCK], sum[MAX_BLOCK / 2 + 2];
     const int n = b / h;
     for (int r = 0; r < b; r++) {
         if (h == 2) {
             const int near = r >> 1;
             const int far = (r & 1) ? (near + 1 < n ? near + 1 : n - 1) : (near > 0 ? near - 1 : 0);
-            upsample_row(cb + near * n, cb + far * n, n, cb_row);
-            upsample_row(cr + near * n, cr + far * n, n, cr_row);
+            upsample_row(cb + near * n, cb + far * n, n, sum, cb_row);
+            upsample_row(cr + near * n, cr + far * n, n, sum, cr_row);
         } else {
             for (int x = 0; x < b; x++) {
                 cb_row[x] = cb[r * b + x];
@@ -135,6 +134,40 @@ static void block_to_rgb(const unsigned char *y, const unsigned char *cb, const 
         }
         convert_row(y + r * b, cb_row, cr_row, b, dst + r * stride);
     }
+}
+
+/* Output rows [row_lo, row_hi) of the whole image from its planes, chroma upsampled across
+ * block edges as a whole-image JPEG decoder does: the image's own edges (``width`` x ``height``,
+ * chroma ceil(width / h) x ceil(height / h)) are replicated, nothing else. Planes have the
+ * padded strides ``ystride`` and ``cstride``; ``rgb`` rows have ``stride`` bytes. */
+static int image_to_rgb(const unsigned char *y, const unsigned char *cb, const unsigned char *cr,
+                        Py_ssize_t ystride, Py_ssize_t cstride, int h, Py_ssize_t width,
+                        Py_ssize_t height, Py_ssize_t row_lo, Py_ssize_t row_hi,
+                        unsigned char *rgb, Py_ssize_t stride) {
+    const Py_ssize_t cw = (width + h - 1) / h, ch = (height + h - 1) / h;
+    int32_t *buf = malloc((size_t)(2 * cw + 2) * 3 * sizeof *buf + 2 * MAX_BLOCK);
+    if (!buf) return -1;
+    int32_t *cb_row = buf, *cr_row = buf + 2 * cw + 2, *sum = cr_row + 2 * cw + 2;
+    for (Py_ssize_t r = row_lo; r < row_hi; r++) {
+        if (h == 2) {
+            const Py_ssize_t near = r >> 1;
+            const Py_ssize_t far = (r & 1) ? (near + 1 < ch ? near + 1 : ch - 1)
+                                           : (near > 0 ? near - 1 : 0);
+            upsample_row(cb + near * cstride, cb + far * cstride, (int)cw, sum, cb_row);
+            upsample_row(cr + near * cstride, cr + far * cstride, (int)cw, sum, cr_row);
+        } else {
+            for (Py_ssize_t x = 0; x < width; x++) {
+                cb_row[x] = cb[r * cstride + x];
+                cr_row[x] = cr[r * cstride + x];
+            }
+        }
+        for (Py_ssize_t x = 0; x < width; x += MAX_BLOCK) {
+            const int n = (int)(width - x < MAX_BLOCK ? width - x : MAX_BLOCK);
+            convert_row(y + r * ystride + x, cb_row + x, cr_row + x, n, rgb + r * stride + 3 * x);
+        }
+    }
+    free(buf);
+    return 0;
 }
 
 /* ---- datastreams ------------------------------------------------------------------------ */
@@ -189,7 +222,24 @@ typedef struct {
     int b, h;
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
+    /* seamless mode: the whole grid's planes (Y: rows*b x cols*b, chroma: rows*b/h x cols*b/h),
+     * filled instead of ``out`` */
+    unsigned char *yplane, *cbplane, *crplane;
 } Job;
+
+/* Copy one block's planes into the whole grid's planes. */
+static void store_planes(const Job *job, Py_ssize_t i, const unsigned char *yp,
+                         const unsigned char *cbp, const unsigned char *crp) {
+    const int b = job->b, c = b / job->h;
+    const Py_ssize_t ystride = job->cols * b, cstride = job->cols * c;
+    unsigned char *ydst = job->yplane + (i / job->cols) * b * ystride + (i % job->cols) * b;
+    const Py_ssize_t coff = (i / job->cols) * c * cstride + (i % job->cols) * c;
+    for (int r = 0; r < b; r++) memcpy(ydst + r * ystride, yp + r * b, (size_t)b);
+    for (int r = 0; r < c; r++) {
+        memcpy(job->cbplane + coff + r * cstride, cbp + r * c, (size_t)c);
+        memcpy(job->crplane + coff + r * cstride, crp + r * c, (size_t)c);
+    }
+}
 
 static void set_quant(struct jpeg_decompress_struct *cinfo, const uint16_t *q) {
     for (int t = 0; t < 2; t++) {
@@ -276,7 +326,11 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
                 return -1;
             }
         }
-        block_to_rgb(yp, cbp, crp, b, h, block_origin(job, idx[k]), job->stride);
+        if (job->yplane) {
+            store_planes(job, idx[k], yp, cbp, crp);
+        } else {
+            block_to_rgb(yp, cbp, crp, b, h, block_origin(job, idx[k]), job->stride);
+        }
     }
     jpeg_finish_decompress(cinfo);
     return 0;
@@ -304,7 +358,10 @@ static Py_ssize_t decode_all(Job *job, const int32_t *quant_of_block, Py_ssize_t
             if (decode_strip(job, order + s, n, (int)q) == 0) continue;
             __atomic_fetch_add(&strip_fallbacks, 1, __ATOMIC_RELAXED);
             for (Py_ssize_t k = 0; k < n; k++) { /* find the culprit the way anyone would */
-                if (decode_standalone(job, order[s + k], (int)q) != 0) {
+                /* a one-block strip has no restart marker: it is the standalone scan */
+                int bad = job->yplane ? decode_strip(job, order + s + k, 1, (int)q)
+                                      : decode_standalone(job, order[s + k], (int)q);
+                if (bad != 0) {
                     failed = order[s + k];
                     break;
                 }
@@ -368,7 +425,8 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
                             rows, cols, block, h);
     }
     const Py_ssize_t n = rows * cols;
-    Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0};
+    Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0},
+              ybuf = {0}, cbbuf = {0}, crbuf = {0};
     unsigned char *scratch = NULL, *planes = NULL;
     Py_ssize_t *order = NULL;
     PyObject *result = NULL;
@@ -379,7 +437,23 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     if (get_buffer(qob_obj, &qob, 0, 4, n, "quant_of_block") < 0) goto done;
     if (get_buffer(off_obj, &off, 0, 8, n, "offsets") < 0) goto done;
     if (get_buffer(len_obj, &len, 0, 8, n, "lengths") < 0) goto done;
-    if (get_buffer(out_obj, &out, 1, (Py_ssize_t)block * block * 3, n, "out") < 0) goto done;
+    /* ``out``: the RGB grid, or a tuple (Y, Cb, Cr) of plane buffers for seamless decoding */
+    const int seamless = PyTuple_Check(out_obj);
+    const Py_ssize_t c = block / h;
+    if (seamless) {
+        if (PyTuple_GET_SIZE(out_obj) != 3) {
+            PyErr_SetString(PyExc_ValueError, "planes: expected (Y, Cb, Cr)");
+            goto done;
+        }
+        if (get_buffer(PyTuple_GET_ITEM(out_obj, 0), &ybuf, 1, (Py_ssize_t)block * block, n, "Y") <
+                0 ||
+            get_buffer(PyTuple_GET_ITEM(out_obj, 1), &cbbuf, 1, c * c, n, "Cb") < 0 ||
+            get_buffer(PyTuple_GET_ITEM(out_obj, 2), &crbuf, 1, c * c, n, "Cr") < 0) {
+            goto done;
+        }
+    } else if (get_buffer(out_obj, &out, 1, (Py_ssize_t)block * block * 3, n, "out") < 0) {
+        goto done;
+    }
 
     const Py_ssize_t nq = quant.len / (128 * (Py_ssize_t)sizeof(uint16_t));
     if (nq < 1 || quant.len != nq * 128 * (Py_ssize_t)sizeof(uint16_t)) {
@@ -428,7 +502,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     jpeg_create_decompress(&cinfo);
     Job job = {&cinfo, &err, data.buf, quantv, offv, lenv, out.buf, cols,
-               cols * block * 3, block, h, scratch, planes};
+               cols * block * 3, block, h, scratch, planes, ybuf.buf, cbbuf.buf, crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
     if (load_tables(&cinfo, &err, tables.buf, (size_t)tables.len) == 0) {
@@ -451,10 +525,51 @@ done:
     PyMem_Free(scratch);
     PyMem_Free(planes);
     PyMem_Free(order);
-    Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len, &out};
+    Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len, &out, &ybuf, &cbbuf, &crbuf};
     for (size_t k = 0; k < sizeof views / sizeof *views; k++) {
         if (views[k]->obj) PyBuffer_Release(views[k]);
     }
+    return result;
+}
+
+static PyObject *planes_to_rgb(PyObject *self, PyObject *args) {
+    PyObject *y_obj, *cb_obj, *cr_obj, *out_obj;
+    Py_ssize_t ystride, cstride, width, height, row_lo, row_hi;
+    int h;
+    if (!PyArg_ParseTuple(args, "OOOnninnnnO", &y_obj, &cb_obj, &cr_obj, &ystride, &cstride, &h,
+                          &width, &height, &row_lo, &row_hi, &out_obj)) {
+        return NULL;
+    }
+    if ((h != 1 && h != 2) || width <= 0 || height <= 0 || ystride < width ||
+        cstride < (width + h - 1) / h || row_lo < 0 || row_lo > row_hi || row_hi > height) {
+        return PyErr_Format(PyExc_ValueError, "bad geometry");
+    }
+    const Py_ssize_t crows = (height + h - 1) / h;
+    Py_buffer y = {0}, cb = {0}, cr = {0}, out = {0};
+    PyObject *result = NULL;
+    if (get_buffer(y_obj, &y, 0, 1, -1, "Y") < 0) return NULL;
+    if (get_buffer(cb_obj, &cb, 0, 1, -1, "Cb") < 0) goto done;
+    if (get_buffer(cr_obj, &cr, 0, 1, -1, "Cr") < 0) goto done;
+    if (get_buffer(out_obj, &out, 1, 3 * width, height, "out") < 0) goto done;
+    if (y.len < height * ystride || cb.len < crows * cstride || cr.len < crows * cstride) {
+        PyErr_SetString(PyExc_ValueError, "planes smaller than the image");
+        goto done;
+    }
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = image_to_rgb(y.buf, cb.buf, cr.buf, ystride, cstride, h, width, height, row_lo,
+                          row_hi, out.buf, 3 * width);
+    Py_END_ALLOW_THREADS
+    if (status != 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    if (y.obj) PyBuffer_Release(&y);
+    if (cb.obj) PyBuffer_Release(&cb);
+    if (cr.obj) PyBuffer_Release(&cr);
+    if (out.obj) PyBuffer_Release(&out);
     return result;
 }
 
@@ -465,6 +580,8 @@ static PyObject *fallbacks(PyObject *self, PyObject *unused) {
 static PyMethodDef methods[] = {
     {"decode_blocks", decode_blocks, METH_VARARGS,
      "Decode every block of a container into one image (see the module source)."},
+    {"planes_to_rgb", planes_to_rgb, METH_VARARGS,
+     "Rows of the whole image from its planes, chroma upsampled across block edges."},
     {"fallbacks", fallbacks, METH_NOARGS,
      "How many strips failed and were redone one standalone block at a time."},
     {NULL, NULL, 0, NULL},

@@ -31,6 +31,8 @@ except ImportError:  # no compiler or libjpeg headers at install time: simplejpe
     _blockdecode = None
 
 ENGINES = ("libjpeg", "simplejpeg") if _blockdecode is not None else ("simplejpeg",)
+#: Whether ``decode(..., seamless=True)`` is available (it needs the C engine).
+SEAMLESS = _blockdecode is not None
 
 if TYPE_CHECKING:
     from accelir.codec.container import Parsed
@@ -60,18 +62,28 @@ def _spread(n: int, threads: int | None, run: Callable[[int, int], None]) -> Non
 
 
 def decode_blocks(
-    parsed: Parsed, threads: int | None = None, engine: str | None = None
+    parsed: Parsed,
+    threads: int | None = None,
+    engine: str | None = None,
+    seamless: bool = False,
 ) -> np.ndarray:
-    """The image of a parsed container; ``engine`` is one of ``ENGINES`` (default: the first)."""
+    """The image of a parsed container; ``engine`` is one of ``ENGINES`` (default: the first).
+
+    ``seamless`` upsamples chroma across block edges, as a whole-image JPEG decoder would (the C
+    engine only): the pixels differ from the standalone blocks' near block edges, and at uniform
+    quality they are those of a whole-image JPEG with the same coefficients.
+    """
     engine = engine or ENGINES[0]
     if engine not in ENGINES:
         raise ValueError(f"decoder engine {engine!r} is not available here (have {ENGINES})")
+    if seamless and engine != "libjpeg":
+        raise ValueError("seamless decoding needs the C engine ('libjpeg'), not built here")
     if engine == "libjpeg":
-        return _decode_libjpeg(parsed, threads)
+        return _decode_libjpeg(parsed, threads, seamless)
     return _decode_simplejpeg(parsed, threads)
 
 
-def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
+def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.ndarray:
     meta = parsed.info
     b = meta.block
     distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
@@ -82,11 +94,25 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
     tables = SOI + dht(parsed.tables) + EOI
     offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)
     lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
-    out = np.empty((meta.rows * b, meta.cols * b, 3), dtype=np.uint8)
+    h = meta.layout.h_factor
+    c = b // h
+    if seamless:
+        planes = (
+            np.empty((meta.rows * b, meta.cols * b), dtype=np.uint8),
+            np.empty((meta.rows * c, meta.cols * c), dtype=np.uint8),
+            np.empty((meta.rows * c, meta.cols * c), dtype=np.uint8),
+        )
+    else:
+        out = np.empty((meta.rows * b, meta.cols * b, 3), dtype=np.uint8)
 
     def run(lo: int, hi: int) -> None:  # rows of blocks lo..hi
         if hi <= lo:
             return
+        target = (
+            (planes[0][lo * b : hi * b], planes[1][lo * c : hi * c], planes[2][lo * c : hi * c])
+            if seamless
+            else out[lo * b : hi * b]
+        )
         try:
             _blockdecode.decode_blocks(
                 parsed.data,
@@ -95,16 +121,26 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
                 quant_of_block[lo:hi],
                 offsets[lo:hi],
                 lengths[lo:hi],
-                out[lo * b : hi * b],
+                target,
                 hi - lo,
                 meta.cols,
                 b,
-                meta.layout.h_factor,
+                h,
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
 
     _spread(meta.rows, threads, run)
+    if seamless:
+        image = np.empty((meta.height, meta.width, 3), dtype=np.uint8)
+
+        def convert(lo: int, hi: int) -> None:  # output pixel rows lo..hi
+            _blockdecode.planes_to_rgb(
+                *planes, meta.cols * b, meta.cols * c, h, meta.width, meta.height, lo, hi, image
+            )
+
+        _spread(meta.height, threads, convert)
+        return image
     if (meta.height, meta.width) == out.shape[:2]:
         return out
     return np.ascontiguousarray(out[: meta.height, : meta.width])

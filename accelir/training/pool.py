@@ -56,7 +56,7 @@ def degrade_for_training(clean: np.ndarray, task: str, rng: np.random.Generator)
     else:
         degraded = tasks.degrade(clean, str(rng.choice(BLUR_FAMILIES)), seed)
     qmap = random_quality_map(Layout().grid(*degraded.shape[:2]), rng)
-    return Degraded(codec.decode(codec.encode(degraded, qmap)), sigma)
+    return Degraded(codec.decode_for_restoration(codec.encode(degraded, qmap)), sigma)
 
 
 class PatchPool:

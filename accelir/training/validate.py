@@ -41,7 +41,9 @@ def make_val_set(images: list[tuple[str, np.ndarray]], task: str) -> list[ValSam
             "q75": np.full(grid, 75),
             "mixed": np.random.default_rng(1000 + k).choice(QUALITY_LEVELS, size=grid),
         }
-        inputs = {c: codec.decode(codec.encode(degraded, m)) for c, m in maps.items()}
+        inputs = {
+            c: codec.decode_for_restoration(codec.encode(degraded, m)) for c, m in maps.items()
+        }
         samples.append(ValSample(name, target, inputs))
     return samples
 
