@@ -14,7 +14,7 @@ import torch
 import typer
 from rich.console import Console
 
-from accelir import metrics, tasks
+from accelir import codec, metrics, tasks
 from accelir.data import cap_size, find_images, load_image
 from accelir.models import registry, zoo
 from accelir.models.zoo import ModelCard
@@ -24,6 +24,11 @@ from accelir.training.pool import PatchPool
 from accelir.training.validate import ValSample, evaluate, make_val_set
 
 app = typer.Typer(help="Train the networks AccelIR ships.", no_args_is_help=True)
+
+_SEAMLESS_NOTE = (
+    "training and validation inputs decoded seamlessly (chroma upsampled across block edges, "
+    "codec.decode_for_restoration)"
+)
 
 
 def _device_name(device: torch.device) -> str:
@@ -185,7 +190,11 @@ def run_job(
         f"--max-side {job.max_side} --refresh-every {job.refresh_every}"
         + (f" --init-from {zoo.model_id(*job.init_from)}" if job.init_from else "")
         + (f" --max-minutes {max_minutes:.2f}" if max_minutes is not None else ""),
-        notes=[f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}", *notes],
+        notes=[
+            f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}",
+            *([_SEAMLESS_NOTE] if codec.SEAMLESS else []),
+            *notes,
+        ],
     )
     if export:
         path = zoo.save(net, card, weights_dir)
