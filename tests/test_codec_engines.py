@@ -172,3 +172,18 @@ def test_seamless_needs_the_c_engine_and_rejects_corrupt_data(photo: np.ndarray)
     for threads in (1, 2):
         with pytest.raises(ContainerError, match=r"block \(4, 1\)"):
             codec.decode(bytes(broken), seamless=True, threads=threads)
+
+
+def test_bytes_left_in_libjpegs_bit_buffer_do_not_fail_a_seamless_decode(photo: np.ndarray) -> None:
+    """A mutated segment that libjpeg reads to its end without complaint when the block is its
+    own JPEG must not fail when it is decoded as a one-block strip (regression: a restart
+    interval on a one-block strip made libjpeg count the bytes left in its bit buffer as
+    extraneous data, so the seamless decode rejected a container the standalone one accepts)."""
+    image = np.ascontiguousarray(photo[:58, :121])
+    data = bytearray(codec.encode(image, np.array([[95, 30]]), block=64, subsampling="4:4:4"))
+    data[1952] = 192  # found by random mutation; the first block's segment covers it
+    standalone = codec.decode(bytes(data))  # accepted by every engine (engines agree above)
+    for engine in codec.ENGINES:
+        assert np.array_equal(codec.decode(bytes(data), engine=engine), standalone)
+    if codec.SEAMLESS:
+        assert codec.decode(bytes(data), seamless=True).shape == standalone.shape

@@ -43,6 +43,12 @@ def _exercise(data: bytes) -> None:
         assert (other is None) == (images[0] is None), decoded.keys()
         if other is not None:
             assert np.array_equal(other, images[0])
+    if codec.SEAMLESS:  # the seamless decode accepts exactly what the standalone one accepts
+        try:
+            codec.decode(data, seamless=True)
+            assert images[0] is not None
+        except ContainerError:
+            assert images[0] is None
     try:
         jpeg = codec.block_jpeg(data, meta.rows - 1, meta.cols - 1)
         assert jpeg.startswith(b"\xff\xd8")

@@ -16,8 +16,9 @@
  *   standalone decode (tests/test_codec_engines.py checks it against simplejpeg and Pillow).
  *
  * If a strip fails (corrupt data: libjpeg warnings count as errors), its blocks are decoded one
- * standalone JPEG at a time, which names the failing block exactly as an outside decoder would
- * fail on it (and decodes what it can decode).
+ * at a time as one-block strips -- a block's standalone scan, with no restart marker -- which
+ * names the failing block exactly as an outside decoder would fail on it (and decodes what it
+ * can decode).
  *
  * decode_blocks(data, tables, quant, quant_of_block, offsets, lengths, out, rows, cols, block,
  *               h_factor)
@@ -251,37 +252,6 @@ static unsigned char *block_origin(const Job *job, Py_ssize_t i) {
     return job->out + (i / job->cols) * job->b * job->stride + (i % job->cols) * job->b * 3;
 }
 
-/* One block as its standalone JPEG, through libjpeg's own upsampling and colour conversion.
- * Returns 0, or -1 with the message in err. */
-static int decode_standalone(Job *job, Py_ssize_t i, int quant_index) {
-    struct jpeg_decompress_struct *cinfo = job->cinfo;
-    const int b = job->b;
-    if (setjmp(job->err->jump)) {
-        jpeg_abort_decompress(cinfo);
-        return -1;
-    }
-    set_quant(cinfo, job->quant + (size_t)quant_index * 128);
-    size_t n = write_headers(job->scratch, b, b, job->h, 0);
-    memcpy(job->scratch + n, job->data + job->offsets[i], (size_t)job->lengths[i]);
-    n += (size_t)job->lengths[i];
-    job->scratch[n++] = 0xFF, job->scratch[n++] = 0xD9;
-    jpeg_mem_src(cinfo, job->scratch, (unsigned long)n);
-    jpeg_read_header(cinfo, TRUE);
-    cinfo->out_color_space = JCS_RGB;
-    cinfo->dct_method = JDCT_ISLOW;
-    cinfo->do_fancy_upsampling = TRUE;
-    jpeg_start_decompress(cinfo);
-    JSAMPROW rows[MAX_BLOCK];
-    unsigned char *dst = block_origin(job, i);
-    for (int y = 0; y < b; y++) rows[y] = dst + y * job->stride;
-    while (cinfo->output_scanline < cinfo->output_height) {
-        jpeg_read_scanlines(cinfo, rows + cinfo->output_scanline,
-                            cinfo->output_height - cinfo->output_scanline);
-    }
-    jpeg_finish_decompress(cinfo);
-    return 0;
-}
-
 /* Blocks ``idx[0..n)`` (all of one quality) as one strip. Returns 0, or -1 (then nothing is
  * promised about the blocks' pixels). */
 static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant_index) {
@@ -293,7 +263,9 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
         return -1;
     }
     set_quant(cinfo, job->quant + (size_t)quant_index * 128);
-    size_t len = write_headers(job->scratch, b, (int)(b * n), h, mcus_per_block);
+    /* no DRI for a single block: libjpeg counts bits left in its buffer at a restart as
+     * extraneous data, but not at EOI, and a one-block strip must be the standalone scan */
+    size_t len = write_headers(job->scratch, b, (int)(b * n), h, n > 1 ? mcus_per_block : 0);
     for (Py_ssize_t k = 0; k < n; k++) {
         memcpy(job->scratch + len, job->data + job->offsets[idx[k]], (size_t)job->lengths[idx[k]]);
         len += (size_t)job->lengths[idx[k]];
@@ -359,9 +331,7 @@ static Py_ssize_t decode_all(Job *job, const int32_t *quant_of_block, Py_ssize_t
             __atomic_fetch_add(&strip_fallbacks, 1, __ATOMIC_RELAXED);
             for (Py_ssize_t k = 0; k < n; k++) { /* find the culprit the way anyone would */
                 /* a one-block strip has no restart marker: it is the standalone scan */
-                int bad = job->yplane ? decode_strip(job, order + s + k, 1, (int)q)
-                                      : decode_standalone(job, order[s + k], (int)q);
-                if (bad != 0) {
+                if (decode_strip(job, order + s + k, 1, (int)q) != 0) {
                     failed = order[s + k];
                     break;
                 }
