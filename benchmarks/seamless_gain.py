@@ -44,8 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     net = models.load("edsr", 32, "sr4")
     rows = []
     for path in track(find_images(args.data, "val"), description="images"):
-        hr = cap_size(load_image(path), args.max_side)
-        hr = np.ascontiguousarray(hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4])
+        hr = tasks.target(cap_size(load_image(path), args.max_side), "sr4")
         lr = tasks.degrade(hr, "sr4")
         for name in MAPS:
             data = codec.encode(lr, quality_map(name, Layout().grid(*lr.shape[:2])))

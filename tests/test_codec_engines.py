@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from PIL import Image
 from accelir import codec
 from accelir.codec import _parsed
 from accelir.codec.container import ContainerError
-from accelir.codec.jfif import EOI, SOI, dht, dqt, sos
+from accelir.codec.jfif import EOI, SOI, dht, dqt, sof0, sos
 from accelir.codec.layout import Layout
 from accelir.codec.tables import quant_tables
 
@@ -65,17 +64,20 @@ def test_whole_block_grid_is_returned_without_a_crop(photo: np.ndarray) -> None:
         assert out.shape == (64, 96, 3) and out.flags.c_contiguous
 
 
+def _with_broken_block(data: bytes, row: int, col: int) -> bytes:
+    """``data`` with block (row, col)'s segment replaced by 0xFF bytes: markers everywhere, no
+    valid scan data."""
+    start, end = codec.info(data).block_range(row, col)
+    return data[:start] + b"\xff" * (end - start) + data[end:]
+
+
 def test_corrupt_block_is_named_with_image_coordinates(photo: np.ndarray) -> None:
     """A broken segment in the second strip of a threaded decode names its own row."""
-    data = codec.encode(photo[:192, :96], np.full((6, 3), 75))
-    meta = codec.info(data)
-    start, end = meta.block_range(4, 1)
-    broken = bytearray(data)
-    broken[start:end] = b"\xff" * (end - start)  # markers everywhere: no valid scan data
+    broken = _with_broken_block(codec.encode(photo[:192, :96], np.full((6, 3), 75)), 4, 1)
     for engine in codec.ENGINES:
         for threads in (1, 2):
             with pytest.raises(ContainerError, match=r"block \(4, 1\)"):
-                codec.decode(bytes(broken), engine=engine, threads=threads)
+                codec.decode(broken, engine=engine, threads=threads)
 
 
 def test_unknown_engine_is_rejected(small_photo: np.ndarray) -> None:
@@ -111,9 +113,7 @@ def _whole_image_jpeg(data: bytes) -> bytes:
     parsed = _parsed(data, None)
     meta = parsed.info
     assert meta.block == 16 and len(set(meta.quality_map.reshape(-1).tolist())) == 1
-    sof = struct.pack(">BBHBHHB", 0xFF, 0xC0, 17, 8, meta.height, meta.width, 3) + bytes(
-        [1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]
-    )
+    sof = sof0(meta.height, meta.width, meta.layout)
     restart_every_mcu = bytes([0xFF, 0xDD, 0, 4, 0, 1])
     scan = []
     for i, (start, length) in enumerate(
@@ -165,13 +165,10 @@ def test_seamless_needs_the_c_engine_and_rejects_corrupt_data(photo: np.ndarray)
         codec.decode(data, engine="simplejpeg", seamless=True)
     if not codec.SEAMLESS:
         return
-    meta = codec.info(data)
-    start, end = meta.block_range(4, 1)
-    broken = bytearray(data)
-    broken[start:end] = b"\xff" * (end - start)
+    broken = _with_broken_block(data, 4, 1)
     for threads in (1, 2):
         with pytest.raises(ContainerError, match=r"block \(4, 1\)"):
-            codec.decode(bytes(broken), seamless=True, threads=threads)
+            codec.decode(broken, seamless=True, threads=threads)
 
 
 def test_bytes_left_in_libjpegs_bit_buffer_do_not_fail_a_seamless_decode(photo: np.ndarray) -> None:

@@ -1,8 +1,9 @@
-"""Container → pixels, through libjpeg-turbo, one standalone block JPEG at a time.
+"""Container → pixels, through libjpeg-turbo: each block's standalone-JPEG pixels, or (C engine,
+``seamless``) the whole image's with chroma upsampled across block edges.
 
-Decoding each block as its own JPEG is what makes ``decode`` agree with any outside decoder fed
-``block_jpeg``: chroma upsampling never reads across a block edge. Two engines decode the same
-files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality decoded as one
+Giving each block the pixels of its own JPEG is what makes ``decode`` agree with any outside
+decoder fed ``block_jpeg``: chroma upsampling never reads across a block edge. Two engines
+decode the same files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality decoded as one
 restart-interval strip by libjpeg, chroma upsampling and colour conversion per block; built by
 ``pip install`` where libjpeg's headers are found; its source says how) and, where it is
 missing, simplejpeg, one call per block. Blocks are independent and
@@ -23,7 +24,7 @@ import simplejpeg
 
 from accelir.codec.container import ContainerError
 from accelir.codec.jfif import EOI, SOI, block_header, dht
-from accelir.codec.tables import ZIGZAG, quant_tables
+from accelir.codec.tables import natural_quant_tables
 
 try:
     from accelir.codec import _blockdecode  # type: ignore[attr-defined]
@@ -87,9 +88,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
     meta = parsed.info
     b = meta.block
     distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
-    quant = np.zeros((len(distinct), 2, 64), dtype=np.uint16)
-    for k, q in enumerate(distinct):
-        quant[k][:, ZIGZAG] = quant_tables(q)  # natural order, as libjpeg stores them
+    quant = np.stack([natural_quant_tables(q) for q in distinct]).astype(np.uint16)
     quant_of_block = np.searchsorted(distinct, meta.quality_map).astype(np.int32)
     tables = SOI + dht(parsed.tables) + EOI
     offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)

@@ -47,13 +47,21 @@ def quality_scale(quality: int) -> int:
 
 
 @cache
-def quant_tables(quality: int) -> np.ndarray:
-    """(2, 64) luma and chroma tables in *zigzag* order, as libjpeg's ``jpeg_set_quality``
-    builds them with ``force_baseline`` (values clamped to 1..255)."""
+def natural_quant_tables(quality: int) -> np.ndarray:
+    """(2, 64) luma and chroma tables in *natural* (row-major) order, as libjpeg's
+    ``jpeg_set_quality`` builds them with ``force_baseline`` (values clamped to 1..255) and as
+    it stores them in memory."""
     scale = quality_scale(quality)
     tables = np.stack([_STD_LUMA_QUANT, _STD_CHROMA_QUANT])
-    scaled = np.clip((tables * scale + 50) // 100, 1, 255).astype(np.int32)
-    out = scaled[:, ZIGZAG]
+    out = np.clip((tables * scale + 50) // 100, 1, 255).astype(np.int32)
+    out.setflags(write=False)
+    return out
+
+
+@cache
+def quant_tables(quality: int) -> np.ndarray:
+    """The same tables in *zigzag* order, as DQT markers carry them."""
+    out = natural_quant_tables(quality)[:, ZIGZAG]
     out.setflags(write=False)
     return out
 
