@@ -104,21 +104,25 @@ def restore(
 ) -> np.ndarray:
     """Restore an H×W×3 uint8 image with ``model`` for ``task``; uint8 out, any size.
 
-    ``tile`` (input pixels) bounds memory: the image is processed in tiles of about that size,
-    each with the model's margin of context. ``sigma`` (0–255 scale) feeds networks that take a
+    ``tile`` (input pixels) bounds memory: the image is processed in tiles of about that size
+    (at least twice the model's margin), each read with the model's margin of context; an image
+    that fits in one tile and its margins is processed whole. ``sigma`` (0–255 scale) feeds networks that take a
     noise level; by default it is the task's σ for denoising.
     """
     _check(image)
     scale = parse_task(task).scale
     level, device = _noise_level(task, sigma), _device(model)
     h, w = image.shape[:2]
+    margin = int(getattr(model, "tile_margin", DEFAULT_TILE_MARGIN))
+    multiple = int(getattr(model, "tile_multiple", DEFAULT_TILE_MULTIPLE))
+    margin = -(-margin // multiple) * multiple
+    # A tile narrower than twice the context it reads would spend most of its work on the margin
+    # (MIMO-UNet reads 320 px around a tile), so tiles are at least that wide; and an image no
+    # larger than one tile with its margins costs no more memory whole than tiled.
+    step = 0 if tile is None else max(multiple, (max(tile, 2 * margin) // multiple) * multiple)
     with torch.inference_mode():
-        if tile is None or (h <= tile and w <= tile):
+        if tile is None or (h <= step + 2 * margin and w <= step + 2 * margin):
             return to_image(_forward(model, to_tensor(image, device), level))
-        margin = int(getattr(model, "tile_margin", DEFAULT_TILE_MARGIN))
-        multiple = int(getattr(model, "tile_multiple", DEFAULT_TILE_MULTIPLE))
-        margin = -(-margin // multiple) * multiple
-        step = max(multiple, (tile // multiple) * multiple)  # tile origins stay on the multiple
         out = np.empty((h * scale, w * scale, 3), dtype=np.uint8)
         for y in range(0, h, step):
             y_end = min(h, y + step)
