@@ -86,8 +86,7 @@ def decode_jpeg(data: bytes) -> np.ndarray:
 def score(restored: np.ndarray, target: np.ndarray, task: str, *, width: int, nbytes: int, flops: float,
           seconds: float, degraded_pixels: int) -> Row:  # fmt: skip
     """Metrics of one restoration (SR shaves ``scale`` border pixels, as SR papers do)."""
-    spec = tasks.parse_task(task)
-    crop = spec.scale if spec.kind == "sr" else 0
+    crop = tasks.metric_crop(task)
     return Row(
         width=width,
         psnr=metrics.psnr(restored, target, crop=crop),

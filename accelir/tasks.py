@@ -143,6 +143,13 @@ def scale_of(task: str) -> int:
     return parse_task(task).scale
 
 
+def metric_crop(task: str) -> int:
+    """Border pixels the quality metrics shave: the scale for super-resolution (as SR papers
+    do), none for the other tasks."""
+    spec = parse_task(task)
+    return spec.scale if spec.kind == "sr" else 0
+
+
 # --------------------------------------------------------------------------------------------
 # Kernels
 

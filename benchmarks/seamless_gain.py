@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
             for mode in ("standalone", "seamless"):
                 decoded = codec.decode(data, seamless=mode == "seamless")
                 row[f"{mode}_decoded_psnr"] = psnr(decoded, lr)
-                row[f"{mode}_restored_psnr"] = psnr(models.restore(net, decoded, "sr4"), hr, crop=4)
+                row[f"{mode}_restored_psnr"] = psnr(
+                    models.restore(net, decoded, "sr4"), hr, crop=tasks.metric_crop("sr4")
+                )
             rows.append(row)
     lines = [
         "| map | decoded PSNR gain (dB) | EDSR-32 ×4 restored PSNR gain (dB) | images improved (restored) |",

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-side", type=int, default=1024)
     args = parser.parse_args(argv)
     net = models.load(args.model, args.width, args.task)
-    crop = tasks.parse_task(args.task).scale if args.task.startswith("sr") else 0
+    crop = tasks.metric_crop(args.task)
     rows: dict[int, list[tuple[float, float, float]]] = {q: [] for q in args.quality}
     for path in track(find_images(args.data, "val"), description="images"):
         target = tasks.target(cap_size(load_image(path), args.max_side), args.task)

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from PIL import Image
 from scipy import ndimage
 
-from accelir.tasks import TASKS, TaskSpec, blur_kernel, degrade, parse_task, scale_of, target
+from accelir.tasks import (
+    TASKS,
+    TaskSpec,
+    blur_kernel,
+    degrade,
+    metric_crop,
+    parse_task,
+    scale_of,
+    target,
+)
 
 ALL_TASKS = (*TASKS, "denoise:15", "deblur:gaussian", "deblur:motion")
 RANDOM_TASKS = ("denoise", "denoise:15", "deblur:gaussian", "deblur:motion")
@@ -118,6 +127,11 @@ def test_canonical_names_round_trip(task: str) -> None:
 
 def test_scale_of() -> None:
     assert [scale_of(t) for t in TASKS] == [2, 3, 4, 1, 1]
+
+
+def test_metrics_shave_the_scale_only_for_super_resolution() -> None:
+    assert [metric_crop(t) for t in TASKS] == [2, 3, 4, 0, 0]
+    assert metric_crop("denoise:15") == metric_crop("deblur:motion") == 0
     assert scale_of("deblur:motion") == 1
 
 

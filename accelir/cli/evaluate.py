@@ -335,7 +335,7 @@ def allocators(
     qualities = jpeg_quality or [50, 70, 85]
     encoder = Encoder(task, model, width)
     net = load(model, width, task)
-    crop = tasks.scale_of(task) if tasks.parse_task(task).kind == "sr" else 0
+    crop = tasks.metric_crop(task)
     names = ("lagrangian", "greedy", "oracle")
     gains: dict[int, dict[str, list[float]]] = {q: {n: [] for n in names} for q in qualities}
     cache = out / "cache" / f"{model}_{task}_w{width}_{utility_model.digest(model, task, width)}"

@@ -3,12 +3,12 @@
 
 Giving each block the pixels of its own JPEG is what makes ``decode`` agree with any outside
 decoder fed ``block_jpeg``: chroma upsampling never reads across a block edge. Two engines
-decode the same files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality decoded as one
-restart-interval strip by libjpeg, chroma upsampling and colour conversion per block; built by
-``pip install`` where libjpeg's headers are found; its source says how) and, where it is
-missing, simplejpeg, one call per block. Blocks are independent and
-both release the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one
-thread (docs/benchmarks.md).
+decode the same files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality
+decoded as one restart-interval strip by libjpeg, chroma upsampling and colour conversion per
+block; built by ``pip install`` where libjpeg's headers are found; its source says how) and,
+where it is missing, simplejpeg, one call per block. Blocks are independent and both release
+the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one thread
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations

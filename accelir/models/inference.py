@@ -106,8 +106,8 @@ def restore(
 
     ``tile`` (input pixels) bounds memory: the image is processed in tiles of about that size
     (at least twice the model's margin), each read with the model's margin of context; an image
-    that fits in one tile and its margins is processed whole. ``sigma`` (0–255 scale) feeds networks that take a
-    noise level; by default it is the task's σ for denoising.
+    that fits in one tile and its margins is processed whole. ``sigma`` (0–255 scale) feeds
+    networks that take a noise level; by default it is the task's σ for denoising.
     """
     _check(image)
     scale = parse_task(task).scale

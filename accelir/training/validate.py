@@ -72,7 +72,7 @@ def evaluate(
     model: nn.Module | None, samples: list[ValSample], task: str, tile: int | None = 256
 ) -> dict[str, dict[str, float]]:
     """Mean PSNR/PSNR-Y/SSIM per condition for ``model`` (``None``: the naive baseline)."""
-    crop = tasks.scale_of(task) if tasks.parse_task(task).kind == "sr" else 0
+    crop = tasks.metric_crop(task)
     result = {}
     for condition in CONDITIONS:
         if model is None:
