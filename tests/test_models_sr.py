@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from accelir.metrics import count_flops
-from accelir.models import carn, edsr, fsrcnn, latticenet, registry, swinir
+from accelir.models import carn, common, edsr, fsrcnn, latticenet, registry, swinir
 
 NAMES = ("fsrcnn", "carn", "edsr", "latticenet", "swinir")
 CASES = [(name, width) for name in NAMES for width in registry.get(name).widths]
@@ -209,16 +209,28 @@ def test_fsrcnn_deconvolution_gives_exact_sizes() -> None:
                 assert model(torch.rand(1, 3, h, w)).shape == (1, 3, scale * h, scale * w)
 
 
-def test_fsrcnn_starts_as_bilinear_upscaling() -> None:
-    """The interpolating start: an untrained FSRCNN upsamples bilinearly away from the border."""
+@pytest.mark.parametrize(("name", "border"), [("fsrcnn", 2), ("swinir", 1)])
+def test_untrained_network_starts_as_bilinear_upscaling(name: str, border: int) -> None:
+    """The interpolating start: an untrained FSRCNN or SwinIR upsamples bilinearly away from the
+    border (``border`` low-resolution pixels, where their convolutions pad with zeros)."""
     torch.manual_seed(0)
     for scale in (2, 3, 4):
-        x = torch.rand(1, 3, 20, 24)
+        x = torch.rand(1, 3, 16, 24)
         with torch.no_grad():
-            y = build("fsrcnn", 56, scale).eval()(x)
+            y = build(name, registry.get(name).widths[0], scale).eval()(x)
         ref = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear")
-        b = 2 * scale
+        b = border * scale
         torch.testing.assert_close(y[..., b:-b, b:-b], ref[..., b:-b, b:-b], atol=1e-5, rtol=0)
+        assert not torch.allclose(y[..., :b, :], ref[..., :b, :], atol=1e-3)  # the padded edge
+
+
+def test_bilinear_shuffle_taps_sum_to_one() -> None:
+    for scale in (2, 3, 4):
+        taps = common.bilinear_shuffle_taps(scale)
+        assert taps.shape == (scale * scale, 3, 3)
+        torch.testing.assert_close(taps.sum(dim=(1, 2)), torch.ones(scale * scale))
+    with pytest.raises(ValueError, match="pixel shuffle"):
+        common.start_as_bilinear(nn.Conv2d(4, 12, 3), 3)
 
 
 def test_latticenet_combination_coefficients() -> None:

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import accelir.models as M
-from accelir.cli.train_parallel import run_parallel
-from accelir.models import zoo
+from accelir.cli.train_parallel import run_parallel, threads_per_job
+from accelir.models import registry, zoo
 from accelir.training import loop
 from accelir.training.loop import TrainConfig, train
 from accelir.training.plan import GPU_PLAN, PLANS, TrainJob
@@ -80,12 +80,13 @@ def test_hard_deadline_stops_a_job_that_overruns(div2k: Path, tmp_path: Path) ->
 def test_gpu_plan_covers_every_untrained_width_and_continues_only_shipped_models() -> None:
     assert PLANS["gpu"] is GPU_PLAN
     ids = {zoo.model_id(j.model, j.task, j.width) for j in GPU_PLAN}
-    for name, widths in {
-        "carn": (64, 48, 40),
-        "latticenet": (64, 48, 42),
-        "swinir": (60, 36),
-    }.items():
-        assert {f"{name}_sr4_w{w}" for w in widths} <= ids
+    default_task = {"sr": "sr4", "denoise": "denoise", "deblur": "deblur"}
+    for name in registry.names():
+        spec = registry.get(name)
+        for width in spec.widths:
+            model = zoo.model_id(name, default_task[spec.kind], width)
+            if not (zoo.weights_dir() / f"{model}.safetensors").exists():
+                assert model in ids, f"{model} ships no weights and is not in the GPU plan"
     for job in GPU_PLAN:
         if job.init_from:
             assert (zoo.weights_dir() / f"{zoo.model_id(*job.init_from)}.safetensors").exists()
@@ -125,3 +126,10 @@ def test_budget_replans_the_schedule_as_the_pace_changes(
     state = train(cfg, M.build("fsrcnn", 36, 4), pool, val, tmp_path, show_progress=False)
     assert 380 <= state.step <= 420
     assert state.seconds >= 0.95 * 60
+
+
+def test_jobs_share_the_cores_equally() -> None:
+    assert threads_per_job(jobs=6, parallel=16, cores=16) == 2
+    assert threads_per_job(jobs=20, parallel=16, cores=16) == 1
+    assert threads_per_job(jobs=3, parallel=2, cores=16) == 8
+    assert threads_per_job(jobs=4, parallel=4, cores=2) == 1

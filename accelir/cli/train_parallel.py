@@ -1,7 +1,7 @@
 """Several ``accelir train ir`` jobs side by side until one wall-clock deadline.
 
-For a lent GPU machine (one GPU, 16 cores, a fixed slot): every job is its own process with one
-CPU thread (its patch pool, its CUDA context), all train until the same deadline, then validate
+For a lent GPU machine (one GPU, 16 cores, a fixed slot): every job is its own process with an
+equal share of the CPU cores (its patch pool, its CUDA context), all train until the same deadline, then validate
 and export; whatever is still running a grace period later is stopped, and the summary says so.
 Logs go to ``RUNS/<model id>.log``.
 """
@@ -24,7 +24,18 @@ from accelir.training.plan import TrainJob
 
 POLL_SECONDS = 2.0
 KILL_AFTER_TERM_SECONDS = 10.0
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def threads_per_job(jobs: int, parallel: int, cores: int | None = None) -> int:
+    """An equal share of the cores for each of the jobs that run at once (at least one)."""
+    cores = cores if cores is not None else os.cpu_count() or 1
+    return max(1, cores // max(1, min(jobs, parallel)))
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    return {
+        name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    }
 
 
 def job_argv(
@@ -35,6 +46,7 @@ def job_argv(
     weights_dir: Path,
     until: float,
     device: str,
+    threads: int = 1,
     notes: tuple[str, ...] = (),
 ) -> list[str]:
     """The ``accelir train ir`` command line of one job."""
@@ -58,7 +70,7 @@ def job_argv(
         f"--runs={runs}",
         f"--weights-dir={weights_dir}",
         f"--device={device}",
-        "--threads=1",
+        f"--threads={threads}",
         "--note=trained side by side with the other jobs of `accelir train zoo --parallel` "
         "on one device, until a common deadline",
         *(f"--note={note}" for note in notes),
@@ -114,7 +126,11 @@ def run_parallel(
     start = time.time()
     until = start + minutes * 60.0
     hard = until + grace_minutes * 60.0
-    env = {**os.environ, **ONE_THREAD}
+    threads = threads_per_job(len(jobs), parallel)
+    env = {**os.environ, **thread_env(threads)}
+    console.print(
+        f"{len(jobs)} jobs, {min(len(jobs), parallel)} at a time, {threads} CPU threads each"
+    )
     pending = list(jobs)
     running: list[Running] = []
     done: dict[str, int | None] = {}
@@ -130,6 +146,7 @@ def run_parallel(
                 weights_dir=weights_dir,
                 until=until,
                 device=device,
+                threads=threads,
                 notes=notes,
             )
             with log.open("wb") as sink:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from accelir.models.common import DIV2K_RGB_MEAN
+from accelir.models.common import DIV2K_RGB_MEAN, start_as_bilinear
 from accelir.models.registry import register
 
 __all__ = [
@@ -413,6 +413,7 @@ class SwinIR(nn.Module):
             nn.PixelShuffle(scale),
         )
         self.apply(self._init_weights)
+        self._start_from_bilinear()
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -424,6 +425,29 @@ class SwinIR(nn.Module):
         elif isinstance(module, nn.LayerNorm):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+    @torch.no_grad()
+    def _start_from_bilinear(self) -> None:
+        """Start as bilinear upscaling: the shallow convolution passes the (mean-shifted) RGB
+        through its first three channels, the body adds nothing to them yet, and the upsampler
+        interpolates them bilinearly and ignores the other channels.
+
+        The paper starts from PyTorch's default initialisation and trains 500 000 iterations; a
+        lent GPU slot gives a few thousand, and from that start 467 steps ended 0.70 dB *below*
+        bicubic here. The architecture is unchanged: training spends its steps on what
+        interpolation misses (as FSRCNN here; EDSR-style nets learn the base image faster).
+        """
+        first, after = self.conv_first, self.conv_after_body
+        assert first.bias is not None and after.bias is not None
+        first.weight[:3].zero_()
+        first.bias[:3].zero_()
+        for c in range(3):
+            first.weight[c, c, 1, 1] = 1.0
+        after.weight[:3].zero_()
+        after.bias[:3].zero_()
+        upsampler = self.upsample[0]
+        assert isinstance(upsampler, nn.Conv2d)
+        start_as_bilinear(upsampler, self.scale)
 
     def _pad(self, x: Tensor) -> Tensor:
         """Pad bottom/right to a multiple of the window: reflect, or replicate where the image
