@@ -97,16 +97,13 @@ def _gpu(model: str, task: str, width: int, *, cont: bool = False, **kw: object)
 
 
 GPU_PLAN: list[TrainJob] = [
-    # SwinIR ships nothing yet: both widths from the bilinear start (accelir/models/swinir.py).
-    *[_gpu("swinir", "sr4", w, lr=3e-4) for w in (60, 36)],
-    # CARN and LatticeNet ship from the CPU schedule (+0.33 and +0.47 dB at full width, bar
-    # +0.6): the full widths continue (full ≥ reduced keeps holding). Six jobs, not fifteen: the
-    # first slot's fifteen-way sharing gave each job too few steps.
+    # SwinIR-60 / 36 ship from the slot of 2026-11-27 16:09 (1 194 / 1 345 steps from the
+    # bilinear start, +0.18 / +0.12 dB at q75, bar +0.6), CARN-64 from its continuation there
+    # (+0.47 dB): all three continue. LatticeNet-64 met its bar there (+0.62 dB); FSRCNN's
+    # fine-tuning at 1e-4 ended below its CPU weights (+0.20 / +0.11 vs +0.27 / +0.20) and was
+    # discarded. Three jobs, not fifteen: fifteen-way sharing gave each job too few steps.
+    *[_gpu("swinir", "sr4", w, cont=True, lr=2e-4) for w in (60, 36)],
     _gpu("carn", "sr4", 64, cont=True, lr=2e-4),
-    _gpu("latticenet", "sr4", 64, cont=True, lr=2e-4),
-    # FSRCNN (+0.27 / +0.20, bar +0.3): continuations restarted at 5e-4 unlearned; fine-tune at
-    # a fifth of that, with twice the batch (its steps are cheap).
-    *[_gpu("fsrcnn", "sr4", w, cont=True, lr=1e-4, batch=64) for w in (56, 36)],
 ]
 
 PLANS = {"cpu": ZOO_PLAN, "gpu": GPU_PLAN}

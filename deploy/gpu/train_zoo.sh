@@ -5,7 +5,7 @@
 # the packed photographs in .devdata/photos (`accelir data pack`) and, to build the C decoder
 # there (seamless decodes, as the CPU-trained cards use), Debian's libjpeg62-turbo and
 # libjpeg62-turbo-dev packages in .devdeb/ (`apt-get download`):
-#     deploy/gpu/train_zoo.sh OUT [MINUTES] [GRACE_MINUTES] [LATENCY_MODEL_ID ...]
+#     deploy/gpu/train_zoo.sh OUT [MINUTES] [GRACE_MINUTES] [MODEL_ID_TO_TIME ...]
 # OUT receives the weights, cards and logs as zoo.tgz.part.* (pieces of 15 MiB: the device tool
 # returns at most 8 files of 16 MiB, and $OUT is emptied before the next call, so whatever does
 # not come back is lost — a first run lost its 41 MB archive that way), packed before the
@@ -46,9 +46,11 @@ for f in "$out"/runs/*.log; do
   tr '\r' '\n' < "$f" | grep -av '^\s*$' | grep -av '━' | tail -5
 done
 tar czf - --exclude='*.pt' -C "$out" weights runs | split -b 15M - "$out/zoo.tgz.part."
-only=()
-for id in "$@"; do only+=(--only "$id"); done
-timeout 75 python3 benchmarks/restore_latency.py --weights-dir accelir/models/weights \
-  --weights-dir "$out/weights" --seconds 45 "${only[@]}" --out "$out/latency.json"
+if (($#)); then  # the model ids to time, if any
+  only=()
+  for id in "$@"; do only+=(--only "$id"); done
+  timeout 75 python3 benchmarks/restore_latency.py --weights-dir accelir/models/weights \
+    --weights-dir "$out/weights" --seconds 45 "${only[@]}" --out "$out/latency.json"
+fi
 rm -rf "$out/weights" "$out/runs"
 ls -la "$out"
