@@ -59,3 +59,10 @@ def test_every_shipped_model_is_documented_and_runs() -> None:
         out = M.restore(model, np.zeros((37, 53, 3), np.uint8), card.task)
         scale = tasks.scale_of(card.task)
         assert out.shape == (37 * scale, 53 * scale, 3)
+
+
+def test_zoo_stays_under_60_megabytes() -> None:
+    """Issue #3: every shipped weight file (IR networks and QP-NETs) together under 60 MB."""
+    files = list(M.zoo.weights_dir().glob("*.safetensors"))
+    assert len(files) >= len(M.catalog())
+    assert sum(f.stat().st_size for f in files) < 60e6
