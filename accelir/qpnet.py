@@ -4,9 +4,12 @@ Architecture (the paper's): a 4×4 convolution with stride 4 (3 → C), ReLU, tw
 convolutions C → C with ReLU, a 1×1 convolution C → C, global average pooling and a linear head
 to the K groups. About 3.4 k multiply–adds per input pixel at C = 128.
 
-``train_classifier`` fits it with cross-entropy; ``train_profile_regressor`` fits the same
-backbone to regress a block's whole log-MSE curve (the "direct prediction" the paper's
-supplementary compares against). Top-1 and adjacent (±1 group) accuracy are the scores.
+``train_classifier`` fits it with cross-entropy, against the one-hot group or (``label_sigma``
+> 0) against ordinal soft targets — a Gaussian over the ordered groups centred on the true one,
+so that a neighbouring group costs less than a distant one, as it does for the allocator and
+for the adjacent-accuracy score; ``train_profile_regressor`` fits the same backbone to regress
+a block's whole log-MSE curve (the "direct prediction" the paper's supplementary compares
+against). Top-1 and adjacent (±1 group) accuracy are the scores.
 """
 
 from __future__ import annotations
@@ -47,6 +50,27 @@ class QPNet(nn.Module):
 def to_input(pixels: np.ndarray) -> torch.Tensor:
     """(N, 32, 32, 3) uint8 → (N, 3, 32, 32) float in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def ordinal_targets(labels: torch.Tensor, k: int, sigma: float) -> torch.Tensor:
+    """(N, k) soft targets: a Gaussian of width ``sigma`` groups around each label, normalised."""
+    groups = torch.arange(k, dtype=torch.float32)
+    weights = torch.exp(-0.5 * ((groups[None, :] - labels[:, None].float()) / sigma) ** 2)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def ordinal_cross_entropy(
+    k: int, sigma: float
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy against ``ordinal_targets`` (plain cross-entropy when ``sigma`` is 0)."""
+    if sigma <= 0:
+        return nn.functional.cross_entropy
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        targets = ordinal_targets(labels, k, sigma)
+        return -(targets * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+    return loss
 
 
 def accuracy(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -135,18 +159,20 @@ def train_classifier(
     batch: int = 128,
     lr: float = 1e-3,
     seed: int = 0,
+    label_sigma: float = 0.0,
     on_epoch: Callable[[int, float, float, float], None] | None = None,
 ) -> tuple[QPNet, History]:
-    """QP-NET trained with cross-entropy on (pixels, group) pairs; scored on held-out blocks."""
+    """QP-NET trained with cross-entropy on (pixels, group) pairs (ordinal soft targets of
+    width ``label_sigma`` groups where it is positive); scored on held-out blocks."""
+    torch.manual_seed(seed)  # the initial weights too: the same seed gives the same network
     model = QPNet(k)
     x, y = to_input(pixels), torch.from_numpy(labels.astype(np.int64))
 
     def evaluate(m: nn.Module) -> tuple[float, float]:
         return accuracy(predict_groups(m, val_pixels), val_labels)
 
-    history = _fit(
-        model, x, nn.functional.cross_entropy, y, evaluate, epochs, batch, lr, seed, on_epoch
-    )
+    loss = ordinal_cross_entropy(k, label_sigma)
+    history = _fit(model, x, loss, y, evaluate, epochs, batch, lr, seed, on_epoch)
     return model, history
 
 
@@ -165,6 +191,7 @@ def train_profile_regressor(
 ) -> tuple[QPNet, History]:
     """The same network regressing each block's log10 restored-MSE curve directly; its
     prediction is mapped to a group (``to_group`` of the predicted curve) for scoring."""
+    torch.manual_seed(seed)
     model = QPNet(log_mse.shape[1])
     x, y = to_input(pixels), torch.from_numpy(log_mse.astype(np.float32))
 

@@ -1,0 +1,110 @@
+"""How much of the oracle's allocation gain each way of predicting block curves reaches, on
+held-out *profiles* (each block's restored error measured with the whole image at one quality).
+
+For every validation image with cached profiles (`accelir profile --split val`) and budgets of
+the container at uniform quality q: the Lagrangian allocator given per-block error curves from
+QP-NET's argmax group, from the probability-weighted mixture of all groups' curves, and from the
+block's *true* group (a perfect QP-NET), each turned into a per-block curve by the group's
+coded → restored error law; and the exact knapsack on the true profiles (the oracle). Each
+choice is scored on the true profiles: the restored-PSNR gain over uniform quality. Interactions
+between neighbouring blocks (what real mixed-quality encodes add) are outside this measure.
+
+    python benchmarks/allocation_on_profiles.py --model edsr --task sr4 --width 32
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from accelir import allocation, tasks, utility_model
+from accelir import groups as G
+from accelir import qpnet as Q
+from accelir.cli.profile import DEFAULT_PROFILES, load_split
+from accelir.codec.layout import Layout
+from accelir.codec.rates import block_distortions
+from accelir.codec.transform import block_dct
+from accelir.data import cap_size, find_images, load_image
+from accelir.profiles import QUALITY_SET, Profiles
+
+CURVES = ("argmax group", "group mixture", "true group", "oracle")
+
+
+def image_gains(
+    profiles: Profiles,
+    index: int,
+    low: np.ndarray,
+    model: utility_model.UtilityModel,
+    qualities: tuple[int, ...],
+) -> dict[int, dict[str, float]]:
+    """{q: {curve kind: restored-PSNR gain over uniform q}} for one image of ``profiles``."""
+    sel = profiles.image == index
+    rate, sse, area = profiles.rate[sel], profiles.sse[sel], profiles.area[sel]
+    groups = model.groups
+    coded = block_distortions(block_dct(low, Layout(32)), QUALITY_SET)
+    if coded.shape[0] != rate.shape[0]:
+        raise ValueError(f"{profiles.names[index]}: the photograph does not match its profile")
+    probs = torch.softmax(torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel])), 1)
+    probs_np = probs.numpy()
+    n = len(area)
+    per_group = [groups.predict_sse(np.full(n, g), coded, area) for g in range(groups.count)]
+    true_groups = groups.assign(G.utility(sse / (3.0 * area[:, None])))
+    curves = {
+        "argmax group": groups.predict_sse(probs_np.argmax(1), coded, area),
+        "group mixture": sum(probs_np[:, g : g + 1] * per_group[g] for g in range(groups.count)),
+        "true group": groups.predict_sse(true_groups, coded, area),
+    }
+    out: dict[int, dict[str, float]] = {}
+    for q in qualities:
+        k = QUALITY_SET.index(q)
+        budget, uniform = float(rate[:, k].sum()), float(sse[:, k].sum())
+        row = {}
+        for kind in CURVES:
+            if kind == "oracle":
+                choice = allocation.allocate_knapsack(rate, sse, budget)
+            else:
+                choice = allocation.allocate_lagrangian(rate, curves[kind], budget)
+            row[kind] = 10 * np.log10(uniform / float(sse[np.arange(n), choice].sum()))
+        out[q] = row
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="edsr")
+    parser.add_argument("--task", default="sr4")
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--data", type=Path, default=Path("data/photos"))
+    parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES)
+    parser.add_argument("--max-side", type=int, default=2048, help="as the profiles were taken")
+    parser.add_argument("--quality", type=int, nargs="+", default=[50, 70, 85])
+    args = parser.parse_args(argv)
+    val = load_split(args.profiles, args.model, args.task, args.width, "val")
+    model = utility_model.load(args.model, args.task, args.width)
+    paths = {p.stem: p for p in find_images(args.data, "val")}
+    rows: dict[int, list[dict[str, float]]] = {q: [] for q in args.quality}
+    for i, name in enumerate(val.names):
+        low = tasks.degrade(cap_size(load_image(paths[name]), args.max_side), args.task)
+        for q, row in image_gains(val, i, low, model, tuple(args.quality)).items():
+            rows[q].append(row)
+    print(f"{args.model}-{args.width} {args.task}: {len(val.names)} images, {len(val.area)} blocks")
+    print(
+        "| budget | "
+        + " | ".join(CURVES)
+        + " | "
+        + " | ".join(f"{c} / oracle" for c in CURVES[:-1])
+        + " |"
+    )
+    print("|---" * (2 * len(CURVES)) + "|")
+    for q, image_rows in rows.items():
+        mean = {c: float(np.mean([r[c] for r in image_rows])) for c in CURVES}
+        gains = " | ".join(f"{mean[c]:+.3f} dB" for c in CURVES)
+        shares = " | ".join(f"{100 * mean[c] / mean['oracle']:.0f} %" for c in CURVES[:-1])
+        print(f"| q{q} | {gains} | {shares} |")
+
+
+if __name__ == "__main__":
+    main()
