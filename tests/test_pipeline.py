@@ -153,9 +153,11 @@ def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Pa
 
 def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Path) -> None:
     """`accelir eval` on a folder nobody has seen: results.json with every field, never larger
-    than the baseline, a markdown table and plots; cached rows make a rerun free."""
+    than the baseline, a markdown table and plots; cached rows make a rerun free, and new
+    weights under the same model id are not served from the cache."""
     import json
 
+    cards = {}
     for width in (64, 40):
         torch.manual_seed(width)
         card = zoo.ModelCard(
@@ -164,6 +166,7 @@ def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Pat
             command="",
         )  # fmt: skip
         zoo.save(M.build("edsr", width, 4).eval(), card, env)
+        cards[width] = card
     folder = tmp_path / "unseen"
     folder.mkdir()
     for i, (y, x) in enumerate([(0, 0), (250, 400)]):
@@ -208,6 +211,12 @@ def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Pat
     assert (out / "results.md").exists() and (out / "edsr_sr4.png").exists()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and json.loads((out / "results.json").read_text()) == summary
+    torch.manual_seed(99)
+    zoo.save(M.build("edsr", 64, 4).eval(), cards[64], env)  # retrained: same id, new weights
+    retrained = CliRunner().invoke(app, args)
+    assert retrained.exit_code == 0, retrained.output
+    assert len(list((out / "cache").iterdir())) == 2
+    assert json.loads((out / "results.json").read_text()) != summary
     for width in (64, 40):
         (env / f"edsr_sr4_w{width}.safetensors").unlink()
         (env / f"edsr_sr4_w{width}.json").unlink()

@@ -21,7 +21,7 @@ from rich.progress import track
 from accelir import evaluation as E
 from accelir import tasks, utility_model
 from accelir.data import cap_size, find_images, load_image
-from accelir.models import catalog, load, registry, restore
+from accelir.models import catalog, load, registry, restore, zoo
 from accelir.pipeline import Encoder
 
 console = Console()
@@ -282,8 +282,10 @@ def evaluate(
     encoder = Encoder(task, family, qp_width)
     nets = {w: load(family, w, task) for w in widths}
     fpp = _flops_per_pixel(family, task)
+    # Keyed by everything a cached row depends on: QP-NET and groups, and the networks' weights.
     cache = out / "cache" / (f"{family}_{task}_{baseline}_qp{qp_width}_"
-                             f"{utility_model.digest(family, task, qp_width)}_w{'-'.join(map(str, widths))}")  # fmt: skip
+                             f"{utility_model.digest(family, task, qp_width)}_w{'-'.join(map(str, widths))}_"
+                             f"{zoo.weights_digest(family, task, widths)}")  # fmt: skip
     console.print(
         f"{len(paths)} images × {len(points)} operating points; widths {widths}; QP-NET of width {qp_width}"
     )
@@ -338,7 +340,8 @@ def allocators(
     crop = tasks.metric_crop(task)
     names = ("lagrangian", "greedy", "oracle")
     gains: dict[int, dict[str, list[float]]] = {q: {n: [] for n in names} for q in qualities}
-    cache = out / "cache" / f"{model}_{task}_w{width}_{utility_model.digest(model, task, width)}"
+    cache = out / "cache" / (f"{model}_{task}_w{width}_{utility_model.digest(model, task, width)}_"
+                             f"{zoo.weights_digest(model, task, [width])}")  # fmt: skip
     paths = _images(data, split, limit)
     for path in track(paths, description="allocators"):
         original = cap_size(load_image(path), max_side)

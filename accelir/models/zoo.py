@@ -7,6 +7,7 @@ FLOPs). ``catalog()`` reads the cards; ``load()`` builds the network and loads t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -100,6 +101,14 @@ def catalog(directory: Path | None = None) -> list[ModelCard]:
         if not p.name.startswith("qpnet_") and p.with_suffix(".safetensors").exists()
     ]
     return sorted(cards, key=lambda c: (c.name, c.task, -c.width))
+
+
+def weights_digest(name: str, task: str, widths: tuple[int, ...] | list[int]) -> str:
+    """A short digest of the shipped weights of these widths (cache keys change when they do)."""
+    h = hashlib.sha256()
+    for width in widths:
+        h.update((weights_dir() / f"{model_id(name, task, width)}.safetensors").read_bytes())
+    return h.hexdigest()[:10]
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
