@@ -11,6 +11,9 @@
 # not come back is lost — a first run lost its 41 MB archive that way), packed before the
 # latency run so that a late stop loses only timings, then latency.{json,md}.
 # Rejoin with: cat zoo.tgz.part.* | tar xz
+# What travels (tracked files + carried folders) must stay under 64 MiB: the zoo alone is 58.6 MB
+# and the packed photographs 18.5 MB, so move the weights no job needs (e.g. MIMO-UNet-28/26,
+# 19 MB) out of accelir/models/weights before the call and `git checkout` them after.
 set -u
 out=${1:?output folder}
 minutes=${2:-6}
