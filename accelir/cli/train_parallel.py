@@ -1,9 +1,9 @@
 """Several ``accelir train ir`` jobs side by side until one wall-clock deadline.
 
 For a lent GPU machine (one GPU, 16 cores, a fixed slot): every job is its own process with an
-equal share of the CPU cores (its patch pool, its CUDA context), all train until the same deadline, then validate
-and export; whatever is still running a grace period later is stopped, and the summary says so.
-Logs go to ``RUNS/<model id>.log``.
+equal share of the CPU cores (its patch pool, its CUDA context), all train until the same
+deadline, then validate and export; whatever is still running a grace period later is stopped,
+and the summary says so. Logs go to ``RUNS/<model id>.log``.
 """
 
 from __future__ import annotations
