@@ -72,7 +72,10 @@ class JobStatus(_Out):
     degraded: bool = Field(description="The upload was already degraded (no reference to measure)")
     created_at: float = Field(description="Unix time")
     updated_at: float
-    attempts: int = Field(description="How many times a worker started this job")
+    attempts: int = Field(
+        description="How many times a worker started this job: each stage (encode, then "
+        "restore when asked) counts once, so more than the stages means a retry"
+    )
     timings: dict[str, float] = Field(description="Seconds per stage (upload, queue_wait, ...)")
     sizes: JobSizes
     predicted_psnr: float | None = None
