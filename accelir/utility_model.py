@@ -14,7 +14,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from accelir.groups import UtilityGroups
-from accelir.models.zoo import model_id, weights_dir
+from accelir.models.zoo import files_digest, model_id, weights_dir
 from accelir.qpnet import QPNet
 
 
@@ -52,12 +52,7 @@ def available(name: str, task: str, width: int, directory: Path | None = None) -
 
 def digest(name: str, task: str, width: int, directory: Path | None = None) -> str:
     """A short digest of the shipped QP-NET and groups (cache keys change when they do)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for path in _paths(name, task, width, directory):
-        h.update(path.read_bytes())
-    return h.hexdigest()[:10]
+    return files_digest(_paths(name, task, width, directory))
 
 
 def load(name: str, task: str, width: int, directory: Path | None = None) -> UtilityModel:

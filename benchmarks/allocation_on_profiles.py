@@ -47,14 +47,14 @@ def image_gains(
     coded = block_distortions(block_dct(low, Layout(32)), QUALITY_SET)
     if coded.shape[0] != rate.shape[0]:
         raise ValueError(f"{profiles.names[index]}: the photograph does not match its profile")
-    probs = torch.softmax(torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel])), 1)
-    probs_np = probs.numpy()
+    logits = torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel]))
+    probs = torch.softmax(logits, 1).numpy()
     n = len(area)
     per_group = [groups.predict_sse(np.full(n, g), coded, area) for g in range(groups.count)]
     true_groups = groups.assign(G.utility(sse / (3.0 * area[:, None])))
     curves = {
-        "argmax group": groups.predict_sse(probs_np.argmax(1), coded, area),
-        "group mixture": sum(probs_np[:, g : g + 1] * per_group[g] for g in range(groups.count)),
+        "argmax group": groups.predict_sse(probs.argmax(1), coded, area),
+        "group mixture": sum(probs[:, g : g + 1] * per_group[g] for g in range(groups.count)),
         "true group": groups.predict_sse(true_groups, coded, area),
     }
     out: dict[int, dict[str, float]] = {}

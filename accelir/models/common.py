@@ -19,6 +19,18 @@ def kaiming_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+@torch.no_grad()
+def pass_through(conv: nn.Conv2d, channels: int) -> None:
+    """Make the first ``channels`` outputs of ``conv`` copy its first ``channels`` inputs
+    (centre tap 1, every other weight of those outputs and their biases 0)."""
+    kh, kw = conv.kernel_size
+    conv.weight[:channels].zero_()
+    for c in range(channels):
+        conv.weight[c, c, kh // 2, kw // 2] = 1.0
+    if conv.bias is not None:
+        conv.bias[:channels].zero_()
+
+
 def bilinear_shuffle_taps(scale: int) -> torch.Tensor:
     """``scale²`` 3×3 kernels that, followed by ``PixelShuffle(scale)``, upsample bilinearly
     (half-pixel centres, as ``F.interpolate(..., mode="bilinear", align_corners=False)``).

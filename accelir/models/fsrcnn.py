@@ -29,6 +29,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from accelir.models.common import pass_through
 from accelir.models.registry import register
 
 __all__ = ["FSRCNN", "build_fsrcnn"]
@@ -126,12 +127,8 @@ class FSRCNN(nn.Module):
                     nn.init.zeros_(module.bias)
         c = self.deconvolution.out_channels
         with torch.no_grad():
-            convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
-            for conv in convs:
-                kh, kw = conv.kernel_size
-                conv.weight[:c] = 0
-                for i in range(c):
-                    conv.weight[i, i, kh // 2, kw // 2] = 1
+            for conv in [m for m in self.modules() if isinstance(m, nn.Conv2d)]:
+                pass_through(conv, c)
             deconv = self.deconvolution
             deconv.weight.zero_()
             taps = _bilinear_taps(DECONV_KERNEL, self.scale, deconv_padding)

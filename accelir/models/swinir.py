@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from accelir.models.common import DIV2K_RGB_MEAN, start_as_bilinear
+from accelir.models.common import DIV2K_RGB_MEAN, pass_through, start_as_bilinear
 from accelir.models.registry import register
 
 __all__ = [
@@ -437,12 +437,9 @@ class SwinIR(nn.Module):
         bicubic here. The architecture is unchanged: training spends its steps on what
         interpolation misses (as FSRCNN here; EDSR-style nets learn the base image faster).
         """
-        first, after = self.conv_first, self.conv_after_body
-        assert first.bias is not None and after.bias is not None
-        first.weight[:3].zero_()
-        first.bias[:3].zero_()
-        for c in range(3):
-            first.weight[c, c, 1, 1] = 1.0
+        pass_through(self.conv_first, 3)
+        after = self.conv_after_body
+        assert after.bias is not None
         after.weight[:3].zero_()
         after.bias[:3].zero_()
         upsampler = self.upsample[0]

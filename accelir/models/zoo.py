@@ -103,12 +103,17 @@ def catalog(directory: Path | None = None) -> list[ModelCard]:
     return sorted(cards, key=lambda c: (c.name, c.task, -c.width))
 
 
+def files_digest(paths: list[Path] | tuple[Path, ...]) -> str:
+    """A short digest of these files' bytes, in order (for cache keys)."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def weights_digest(name: str, task: str, widths: tuple[int, ...] | list[int]) -> str:
     """A short digest of the shipped weights of these widths (cache keys change when they do)."""
-    h = hashlib.sha256()
-    for width in widths:
-        h.update((weights_dir() / f"{model_id(name, task, width)}.safetensors").read_bytes())
-    return h.hexdigest()[:10]
+    return files_digest([weights_dir() / f"{model_id(name, task, w)}.safetensors" for w in widths])
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
