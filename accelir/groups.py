@@ -25,6 +25,11 @@ training blocks better than the group's mean curve and restored error grows with
 (b_g > 0); otherwise (NaN parameters) its blocks get the mean curve. Denoising is such a case:
 JPEG's quantisation removes noise along with detail, so restored error is lowest at middle
 qualities for most blocks, which no increasing law can express.
+
+Since encoder version 2 the laws serve denoising and deblurring only: for super-resolution the
+encoder shapes each block's curve by its bicubic reference error (``accelir.reference_error``),
+which predicts the restored error far better (docs/results.md), and takes only the error level
+at the top quality from the block's group.
 """
 
 from __future__ import annotations

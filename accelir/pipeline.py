@@ -2,7 +2,10 @@
 
 ``Encoder.encode`` degrades the original for the task (unless told it already is), predicts
 each block's utility group with QP-NET, computes every block's exact byte cost at each
-candidate quality, allocates qualities for one target — bytes, bits per pixel, the size of a
+candidate quality and its predicted restored error (for super-resolution: its group's error
+level, shaped by the block's own reference error curve, ``accelir.reference_error``; for the
+other tasks: its group's law applied to its coding distortion), allocates qualities for one
+target — bytes, bits per pixel, the size of a
 plain JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
 The container never exceeds a byte budget: if the shared Huffman tables of the final quality
 mix make it larger than the estimate, the budget is tightened and the allocation rerun.
@@ -22,7 +25,7 @@ import numpy as np
 from PIL import Image
 from torch import nn
 
-from accelir import allocation, codec, tasks
+from accelir import allocation, codec, reference_error, tasks
 from accelir.codec.layout import Layout
 from accelir.codec.rates import block_distortions, block_rates
 from accelir.codec.transform import block_dct
@@ -30,6 +33,9 @@ from accelir.profiles import BLOCK, QUALITY_SET, block_areas, block_pixels, imag
 from accelir.utility_model import UtilityModel
 
 ALLOCATORS = ("lagrangian", "greedy", "oracle")
+#: Changes whenever the same inputs may give different containers (evaluation caches key on it).
+#: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
+ENCODER_VERSION = 2
 _MAX_REFITS = 8
 _HEADER_GUESS_FIXED, _HEADER_GUESS_PER_BLOCK = 140, 1.3
 
@@ -172,6 +178,11 @@ class Encoder:
             sse = true_sse
         elif allocator == "greedy":
             sse = groups.mse[labels] * 3.0 * area[:, None]
+        elif self.scale > 1:
+            ref = reference_error.reference_sse(low, dct, self.scale, QUALITY_SET)
+            # The group's restored error at the top quality, plus what each quality adds to
+            # the block's bicubic reference (the network's error grows about as fast).
+            sse = groups.mse[labels][:, -1:] * 3.0 * area[:, None] + (ref - ref[:, -1:])
         else:
             sse = groups.predict_sse(labels, block_distortions(dct, QUALITY_SET), area)
         if allocator == "greedy":

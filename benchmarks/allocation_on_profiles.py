@@ -5,7 +5,10 @@ For every validation image with cached profiles (`accelir profile --split val`) 
 the container at uniform quality q: the Lagrangian allocator given per-block error curves from
 QP-NET's argmax group, from the probability-weighted mixture of all groups' curves, and from the
 block's *true* group (a perfect QP-NET), each turned into a per-block curve by the group's
-coded → restored error law; and the exact knapsack on the true profiles (the oracle). Each
+coded → restored error law (the encoder before version 2); from the argmax group's level
+shaped by the block's bicubic reference error (``accelir.reference_error``: what the encoder
+does for super-resolution since version 2); and the exact knapsack on the true profiles (the
+oracle). Each
 choice is scored on the true profiles: the restored-PSNR gain over uniform quality. Interactions
 between neighbouring blocks (what real mixed-quality encodes add) are outside this measure.
 
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from accelir import allocation, tasks, utility_model
+from accelir import allocation, reference_error, tasks, utility_model
 from accelir import groups as G
 from accelir import qpnet as Q
 from accelir.cli.profile import DEFAULT_PROFILES, load_split
@@ -30,7 +33,7 @@ from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.profiles import QUALITY_SET, Profiles
 
-CURVES = ("argmax group", "group mixture", "true group", "oracle")
+CURVES = ("argmax group", "group mixture", "true group", "reference", "oracle")
 
 
 def image_gains(
@@ -39,6 +42,7 @@ def image_gains(
     low: np.ndarray,
     model: utility_model.UtilityModel,
     qualities: tuple[int, ...],
+    task: str = "sr4",
 ) -> dict[int, dict[str, float]]:
     """{q: {curve kind: restored-PSNR gain over uniform q}} for one image of ``profiles``."""
     sel = profiles.image == index
@@ -57,6 +61,13 @@ def image_gains(
         "group mixture": sum(probs[:, g : g + 1] * per_group[g] for g in range(groups.count)),
         "true group": groups.predict_sse(true_groups, coded, area),
     }
+    scale = tasks.scale_of(task)
+    if scale > 1:
+        ref = reference_error.reference_sse(low, block_dct(low, Layout(32)), scale, QUALITY_SET)
+        level = groups.mse[probs.argmax(1)][:, -1:] * 3.0 * area[:, None]
+        curves["reference"] = level + ref - ref[:, -1:]
+    else:
+        curves["reference"] = curves["argmax group"]
     out: dict[int, dict[str, float]] = {}
     for q in qualities:
         k = QUALITY_SET.index(q)
@@ -88,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[int, list[dict[str, float]]] = {q: [] for q in args.quality}
     for i, name in enumerate(val.names):
         low = tasks.degrade(cap_size(load_image(paths[name]), args.max_side), args.task)
-        for q, row in image_gains(val, i, low, model, tuple(args.quality)).items():
+        for q, row in image_gains(val, i, low, model, tuple(args.quality), args.task).items():
             rows[q].append(row)
     print(f"{args.model}-{args.width} {args.task}: {len(val.names)} images, {len(val.area)} blocks")
     print(

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import accelir.models as M
-from accelir import codec, groups, qpnet, utility_model
+from accelir import codec, groups, qpnet, reference_error, utility_model
 from accelir.cli import app
 from accelir.models import zoo
 from accelir.pipeline import Encoder, Restorer, pillow_jpeg_size
@@ -61,14 +61,21 @@ def original(photo: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("allocator", ["lagrangian", "greedy"])
 @pytest.mark.parametrize("target", [{"jpeg_quality": 70}, {"bpp": 1.2}, {"nbytes": 1500}])
 def test_encode_fits_the_budget(
-    env: Path, original: np.ndarray, allocator: str, target: dict
+    env: Path, original: np.ndarray, allocator: str, target: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    calls = []
+    real = reference_error.reference_sse
+    monkeypatch.setattr(
+        reference_error, "reference_sse", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     result = Encoder().encode(original, allocator=allocator, **target)
     assert result.nbytes == len(result.container)
     assert result.budget is not None and result.nbytes <= result.budget
     assert result.quality_map.shape == codec.info(result.container).quality_map.shape
     assert np.array_equal(result.quality_map, codec.info(result.container).quality_map)
     assert set(result.timings) >= {"degradation", "qpnet", "allocation", "entropy_coding"}
+    # Ours shapes each block's curve by its bicubic reference error; the paper's does not.
+    assert len(calls) == (1 if allocator == "lagrangian" else 0)
     if "jpeg_quality" in target:
         assert result.budget == pillow_jpeg_size(result.degraded, 70)
     if "bpp" in target:

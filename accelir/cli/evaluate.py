@@ -22,7 +22,7 @@ from accelir import evaluation as E
 from accelir import tasks, utility_model
 from accelir.data import cap_size, find_images, load_image
 from accelir.models import catalog, load, registry, restore, zoo
-from accelir.pipeline import Encoder
+from accelir.pipeline import ENCODER_VERSION, Encoder
 
 console = Console()
 DEFAULT_BPP = (0.9, 1.2, 1.8)
@@ -282,8 +282,9 @@ def evaluate(
     encoder = Encoder(task, family, qp_width)
     nets = {w: load(family, w, task) for w in widths}
     fpp = _flops_per_pixel(family, task)
-    # Keyed by everything a cached row depends on: QP-NET and groups, and the networks' weights.
-    cache = out / "cache" / (f"{family}_{task}_{baseline}_qp{qp_width}_"
+    # Keyed by everything a cached row depends on: the encoder's version, QP-NET and groups,
+    # and the networks' weights.
+    cache = out / "cache" / (f"{family}_{task}_{baseline}_enc{ENCODER_VERSION}_qp{qp_width}_"
                              f"{utility_model.digest(family, task, qp_width)}_w{'-'.join(map(str, widths))}_"
                              f"{zoo.weights_digest(family, task, widths)}")  # fmt: skip
     console.print(
@@ -340,7 +341,7 @@ def allocators(
     crop = tasks.metric_crop(task)
     names = ("lagrangian", "greedy", "oracle")
     gains: dict[int, dict[str, list[float]]] = {q: {n: [] for n in names} for q in qualities}
-    cache = out / "cache" / (f"{model}_{task}_w{width}_{utility_model.digest(model, task, width)}_"
+    cache = out / "cache" / (f"{model}_{task}_enc{ENCODER_VERSION}_w{width}_{utility_model.digest(model, task, width)}_"
                              f"{zoo.weights_digest(model, task, [width])}")  # fmt: skip
     paths = _images(data, split, limit)
     for path in track(paths, description="allocators"):

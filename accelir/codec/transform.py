@@ -144,18 +144,25 @@ def block_dct(image: np.ndarray, layout: Layout) -> BlockDCT:
     with _blas().limit(limits=1, user_api="blas"):
         h, w = image.shape[:2]
         rows, cols = layout.grid(h, w)
-        luma, cb, cr = ycc_planes(image, layout)
-        chroma = [cb, cr]
-        luma_idx, chroma_idx = _scan_indices(rows, cols, layout)
-        m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
-        units = np.empty((rows * cols, m2, layout.units_per_mcu, 64), dtype=np.float32)
-        units[:, :, :lpm] = (_plane_units(luma) @ _DCT)[luma_idx].reshape(rows * cols, m2, lpm, 64)
-        units[:, :, lpm] = (_plane_units(chroma[0]) @ _DCT)[chroma_idx]
-        units[:, :, lpm + 1] = (_plane_units(chroma[1]) @ _DCT)[chroma_idx]
+        coefs = planes_dct(*ycc_planes(image, layout), layout)
+    m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
     hidden = np.zeros((rows * cols, m2, layout.units_per_mcu), dtype=bool)
     hidden[:, :, :lpm] = _hidden_luma(h, w, layout).reshape(rows * cols, m2, lpm)
     shape = (rows * cols, layout.units_per_block)
-    return BlockDCT(units.reshape(*shape, 64), hidden.reshape(shape), layout, h, w)
+    return BlockDCT(coefs, hidden.reshape(shape), layout, h, w)
+
+
+def planes_dct(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, layout: Layout) -> np.ndarray:
+    """(blocks, units per block, 64) float32 zigzag DCT of three planes covering whole blocks
+    (chroma at its subsampled size), units in the entropy coder's scan order."""
+    rows, cols = luma.shape[0] // layout.block, luma.shape[1] // layout.block
+    luma_idx, chroma_idx = _scan_indices(rows, cols, layout)
+    m2, lpm = layout.mcus_per_side**2, layout.luma_per_mcu
+    units = np.empty((rows * cols, m2, layout.units_per_mcu, 64), dtype=np.float32)
+    units[:, :, :lpm] = (_plane_units(luma) @ _DCT)[luma_idx].reshape(rows * cols, m2, lpm, 64)
+    units[:, :, lpm] = (_plane_units(cb) @ _DCT)[chroma_idx]
+    units[:, :, lpm + 1] = (_plane_units(cr) @ _DCT)[chroma_idx]
+    return units.reshape(rows * cols, layout.units_per_block, 64)
 
 
 @cache
