@@ -161,3 +161,12 @@ def reference_sse(
         with ThreadPoolExecutor(threads) as pool:
             columns = list(pool.map(one, qualities))
     return np.stack(columns, axis=1)
+
+
+def reference_utility(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """(N,) the reference's counterpart of a utility group's scalar: log10 of the error drop per
+    output value from the lowest to the highest quality (``groups.utility`` of the reference
+    curves ``curves`` (N, Q) over blocks of ``area`` output pixels)."""
+    from accelir.groups import utility
+
+    return utility(curves / (3.0 * np.asarray(area, dtype=np.float64)[:, None]))
