@@ -83,14 +83,20 @@ def image_gains(
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def profile_parser(doc: str) -> argparse.ArgumentParser:
+    """Arguments naming a restorer's cached profiles and the photographs they were taken of."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--model", default="edsr")
     parser.add_argument("--task", default="sr4")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--data", type=Path, default=Path("data/photos"))
     parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES)
     parser.add_argument("--max-side", type=int, default=2048, help="as the profiles were taken")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = profile_parser(__doc__)
     parser.add_argument("--quality", type=int, nargs="+", default=[50, 70, 85])
     args = parser.parse_args(argv)
     val = load_split(args.profiles, args.model, args.task, args.width, "val")

@@ -7,12 +7,11 @@ reference curves the encoder already has) is binned by thresholds fitted on the 
 (equal-count quantiles, as the groups are); a QP-NET (the paper's CNN on the degraded pixels) is
 trained on the same blocks. Both are scored on the held-out blocks: top-1 and adjacent (±1).
 
-    python benchmarks/groups_from_reference.py --model edsr --task sr4 --width 32 --max-side 2048
+    python -m benchmarks.groups_from_reference --model edsr --task sr4 --width 32 --max-side 2048
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,13 @@ import torch
 from accelir import groups as G
 from accelir import qpnet as Q
 from accelir import tasks
-from accelir.cli.profile import DEFAULT_PROFILES, load_split
+from accelir.cli.profile import load_split
 from accelir.codec.layout import Layout
 from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.profiles import QUALITY_SET, Profiles
 from accelir.reference_error import reference_sse, reference_utility
+from benchmarks.allocation_on_profiles import profile_parser
 
 
 def reference_curves(
@@ -46,13 +46,7 @@ def reference_curves(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="edsr")
-    parser.add_argument("--task", default="sr4")
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--data", type=Path, default=Path("data/photos"))
-    parser.add_argument("--profiles", type=Path, default=DEFAULT_PROFILES)
-    parser.add_argument("--max-side", type=int, default=2048, help="as the profiles were taken")
+    parser = profile_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=60)
     args = parser.parse_args(argv)
     train = load_split(args.profiles, args.model, args.task, args.width, "train")
