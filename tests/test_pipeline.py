@@ -158,10 +158,12 @@ def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Pa
     assert Image.open(tmp_path / "map.png").format == "PNG"
 
 
-def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Path) -> None:
+def test_eval_command_writes_results(
+    env: Path, photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`accelir eval` on a folder nobody has seen: results.json with every field, never larger
-    than the baseline, a markdown table and plots; cached rows make a rerun free, and new
-    weights under the same model id are not served from the cache."""
+    than the baseline, a markdown table and plots; cached rows make a rerun free, and neither new
+    weights under the same model id nor a new encoder version are served from the cache."""
     import json
 
     cards = {}
@@ -224,6 +226,11 @@ def test_eval_command_writes_results(env: Path, photo: np.ndarray, tmp_path: Pat
     assert retrained.exit_code == 0, retrained.output
     assert len(list((out / "cache").iterdir())) == 2
     assert json.loads((out / "results.json").read_text()) != summary
+    import accelir.cli.evaluate as evaluate_cli
+
+    monkeypatch.setattr(evaluate_cli, "ENCODER_VERSION", evaluate_cli.ENCODER_VERSION + 1)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert len(list((out / "cache").iterdir())) == 3
     for width in (64, 40):
         (env / f"edsr_sr4_w{width}.safetensors").unlink()
         (env / f"edsr_sr4_w{width}.json").unlink()
