@@ -70,3 +70,13 @@ def test_threads_do_not_change_the_curves(small_photo: np.ndarray) -> None:
     dct = block_dct(low, Layout(32))
     one = reference_sse(low, dct, 2, QUALITY_SET, threads=1)
     assert np.array_equal(one, reference_sse(low, dct, 2, QUALITY_SET, threads=2))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (33, 65)])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_any_image_size(shape: tuple[int, int], scale: int) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    dct = block_dct(image, Layout(32))
+    curves = reference_sse(image, dct, scale, QUALITY_SET)
+    assert curves.shape == (int(np.prod(dct.grid)), len(QUALITY_SET))
+    assert np.all(np.isfinite(curves))
