@@ -38,6 +38,7 @@ import numpy as np
 
 from accelir import codec
 from accelir.codec.transform import BlockDCT
+from accelir.groups import utility
 
 #: Keys' cubic convolution parameter of Pillow's BICUBIC filter.
 KEYS_A = -0.5
@@ -167,6 +168,4 @@ def reference_utility(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
     """(N,) the reference's counterpart of a utility group's scalar: log10 of the error drop per
     output value from the lowest to the highest quality (``groups.utility`` of the reference
     curves ``curves`` (N, Q) over blocks of ``area`` output pixels)."""
-    from accelir.groups import utility
-
     return utility(curves / (3.0 * np.asarray(area, dtype=np.float64)[:, None]))

@@ -48,7 +48,8 @@ def image_gains(
     sel = profiles.image == index
     rate, sse, area = profiles.rate[sel], profiles.sse[sel], profiles.area[sel]
     groups = model.groups
-    coded = block_distortions(block_dct(low, Layout(32)), QUALITY_SET)
+    dct = block_dct(low, Layout(32))
+    coded = block_distortions(dct, QUALITY_SET)
     if coded.shape[0] != rate.shape[0]:
         raise ValueError(f"{profiles.names[index]}: the photograph does not match its profile")
     logits = torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel]))
@@ -63,7 +64,7 @@ def image_gains(
     }
     scale = tasks.scale_of(task)
     if scale > 1:
-        ref = reference_error.reference_sse(low, block_dct(low, Layout(32)), scale, QUALITY_SET)
+        ref = reference_error.reference_sse(low, dct, scale, QUALITY_SET)
         level = groups.mse[probs.argmax(1)][:, -1:] * 3.0 * area[:, None]
         curves["reference"] = level + ref - ref[:, -1:]
     else:
