@@ -1,12 +1,13 @@
 """The AccelIR encoder and restorer: what the command line and the service workers call.
 
 ``Encoder.encode`` degrades the original for the task (unless told it already is), predicts
-each block's utility group with QP-NET, computes every block's exact byte cost at each
-candidate quality and its predicted restored error (for super-resolution: its group's error
-level, shaped by the block's own reference error curve, ``accelir.reference_error``; for the
-other tasks: its group's law applied to its coding distortion), allocates qualities for one
-target — bytes, bits per pixel, the size of a
-plain JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
+each block's utility group with QP-NET (for super-resolution given each block's reference
+utility as a side input, where the shipped QP-NET takes one), computes every block's exact
+byte cost at each candidate quality and its predicted restored error (for super-resolution:
+its group's error level, shaped by the block's own reference error curve,
+``accelir.reference_error``; for the other tasks: its group's law applied to its coding
+distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
+JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
 The container never exceeds a byte budget: if the shared Huffman tables of the final quality
 mix make it larger than the estimate, the budget is tightened and the allocation rerun.
 ``Restorer.restore`` decodes a container and runs the restoration network on it.
@@ -166,20 +167,31 @@ class Encoder:
         if allocator == "oracle":
             true_sse = self._true_profiles(image)
             lap("oracle_profiles")
-        else:
+        dct = block_dct(low, layout)
+        rate = block_rates(dct, QUALITY_SET)
+        ref = None
+        if allocator != "oracle" and self.scale > 1:
+            qp = self.utility.qpnet
+            if allocator == "lagrangian" or qp.side_inputs:
+                ref = reference_error.reference_sse(low, dct, self.scale, QUALITY_SET)
+        lap("allocation")
+        if allocator != "oracle":
             groups = self.utility.groups
             from accelir.qpnet import predict_groups
 
-            labels = predict_groups(self.utility.qpnet, block_pixels(low))
+            qp = self.utility.qpnet
+            side = None
+            if qp.side_inputs:
+                if ref is None:
+                    raise ValueError("a QP-NET with side inputs serves super-resolution only")
+                side = reference_error.qpnet_side_inputs(ref, area)
+            labels = predict_groups(qp, block_pixels(low), side)
             lap("qpnet")
-        dct = block_dct(low, layout)
-        rate = block_rates(dct, QUALITY_SET)
         if allocator == "oracle":
             sse = true_sse
         elif allocator == "greedy":
             sse = groups.mse[labels] * 3.0 * area[:, None]
-        elif self.scale > 1:
-            ref = reference_error.reference_sse(low, dct, self.scale, QUALITY_SET)
+        elif ref is not None:
             # The group's restored error at the top quality, plus what each quality adds to
             # the block's bicubic reference (the network's error grows about as fast).
             sse = groups.mse[labels][:, -1:] * 3.0 * area[:, None] + (ref - ref[:, -1:])

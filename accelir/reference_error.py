@@ -169,3 +169,9 @@ def reference_utility(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
     output value from the lowest to the highest quality (``groups.utility`` of the reference
     curves ``curves`` (N, Q) over blocks of ``area`` output pixels)."""
     return utility(curves / (3.0 * np.asarray(area, dtype=np.float64)[:, None]))
+
+
+def qpnet_side_inputs(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """(N, 1) what a QP-NET with side inputs takes for super-resolution: each block's
+    ``reference_utility``."""
+    return reference_utility(curves, area)[:, None]

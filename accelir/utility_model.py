@@ -1,7 +1,8 @@
 """What the encoder needs for one restorer: QP-NET weights and the utility groups.
 
-Shipped next to the IR weights: ``qpnet_<model id>.safetensors`` (QP-NET) and
-``qpnet_<model id>.json`` (groups, accuracy on held-out blocks, training history, the data).
+Shipped next to the IR weights: ``qpnet_<model id>.safetensors`` (QP-NET; with ``side.*``
+tensors when it takes side inputs) and ``qpnet_<model id>.json`` (groups, accuracy on held-out
+blocks, training history, the data).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def load(name: str, task: str, width: int, directory: Path | None = None) -> Uti
         )
     data = json.loads(card.read_text())
     groups = UtilityGroups.from_dict(data.pop("groups"))
-    model = QPNet(groups.count)
-    model.load_state_dict(load_file(str(weights)))
+    state = load_file(str(weights))
+    side = state["side.weight"].shape[1] if "side.weight" in state else 0
+    model = QPNet(groups.count, side_inputs=side)
+    model.load_state_dict(state)
     model.eval()
     return UtilityModel(model, groups, data)

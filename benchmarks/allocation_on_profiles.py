@@ -52,7 +52,14 @@ def image_gains(
     coded = block_distortions(dct, QUALITY_SET)
     if coded.shape[0] != rate.shape[0]:
         raise ValueError(f"{profiles.names[index]}: the photograph does not match its profile")
-    logits = torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel]))
+    scale = tasks.scale_of(task)
+    ref = reference_error.reference_sse(low, dct, scale, QUALITY_SET) if scale > 1 else None
+    side = (
+        reference_error.qpnet_side_inputs(ref, area)
+        if ref is not None and model.qpnet.side_inputs
+        else None
+    )
+    logits = torch.from_numpy(Q.predict(model.qpnet, profiles.pixels[sel], side))
     probs = torch.softmax(logits, 1).numpy()
     n = len(area)
     per_group = [groups.predict_sse(np.full(n, g), coded, area) for g in range(groups.count)]
@@ -62,9 +69,7 @@ def image_gains(
         "group mixture": sum(probs[:, g : g + 1] * per_group[g] for g in range(groups.count)),
         "true group": groups.predict_sse(true_groups, coded, area),
     }
-    scale = tasks.scale_of(task)
-    if scale > 1:
-        ref = reference_error.reference_sse(low, dct, scale, QUALITY_SET)
+    if ref is not None:
         level = groups.mse[probs.argmax(1)][:, -1:] * 3.0 * area[:, None]
         curves["reference"] = level + ref - ref[:, -1:]
     else:

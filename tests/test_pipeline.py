@@ -53,6 +53,41 @@ def env(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return weights
 
 
+@pytest.fixture
+def side_env(
+    weights: Path, photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The weights above, with a QP-NET that takes each block's reference utility."""
+    import shutil
+
+    from accelir import tasks
+    from accelir.codec.layout import Layout
+    from accelir.codec.transform import block_dct
+    from accelir.profiles import QUALITY_SET, block_areas, block_pixels
+
+    directory = tmp_path / "weights"
+    shutil.copytree(weights, directory)
+    fitted = utility_model.load("edsr", "sr4", 32, weights).groups
+    pixels, sides = [], []
+    for y, x in [(0, 0), (300, 500), (200, 100)]:
+        low = tasks.degrade(np.ascontiguousarray(photo[y : y + 256, x : x + 256]), "sr4")
+        grid = Layout(32).grid(*low.shape[:2])
+        ref = reference_error.reference_sse(low, block_dct(low, Layout(32)), 4, QUALITY_SET)
+        area = block_areas(low.shape[0] * 4, low.shape[1] * 4, *grid, 128)
+        pixels.append(block_pixels(low))
+        sides.append(reference_error.qpnet_side_inputs(ref, area))
+    side = np.concatenate(sides)
+    labels = fitted.assign(side[:, 0])  # any labels will do: the plumbing is what is tested
+    torch.manual_seed(0)
+    model, _ = qpnet.train_classifier(
+        np.concatenate(pixels), labels, np.concatenate(pixels), labels, fitted.count, epochs=1,
+        side=side, val_side=side,
+    )  # fmt: skip
+    utility_model.save("edsr", "sr4", 32, model, fitted, {"top1": 0.0}, directory)
+    monkeypatch.setenv("ACCELIR_WEIGHTS_DIR", str(directory))
+    return directory
+
+
 @pytest.fixture(scope="module")
 def original(photo: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(photo[100:420, 200:584])  # 320×384 → 80×96 after ×4
@@ -80,6 +115,30 @@ def test_encode_fits_the_budget(
         assert result.budget == pillow_jpeg_size(result.degraded, 70)
     if "bpp" in target:
         assert result.bpp <= 1.2
+
+
+@pytest.mark.parametrize("allocator", ["lagrangian", "greedy"])
+def test_a_qpnet_with_side_inputs_gets_the_reference_utility(
+    side_env: Path, original: np.ndarray, allocator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs, sides = [], []
+    real_ref, real_predict = reference_error.reference_sse, qpnet.predict_groups
+    monkeypatch.setattr(
+        reference_error, "reference_sse", lambda *a, **k: refs.append(real_ref(*a, **k)) or refs[-1]
+    )
+    monkeypatch.setattr(
+        qpnet,
+        "predict_groups",
+        lambda m, p, side=None: sides.append(side) or real_predict(m, p, side),
+    )
+    result = Encoder().encode(original, allocator=allocator, jpeg_quality=70)
+    assert result.nbytes <= result.budget  # type: ignore[operator]
+    # One reference computation serves QP-NET and (ours) the error curves, the paper's too.
+    assert len(refs) == 1 and len(sides) == 1 and sides[0] is not None
+    from accelir.profiles import block_areas
+
+    area = block_areas(320, 384, 3, 3, 128)  # the 80×96 degraded input's 3×3 blocks, ×4
+    np.testing.assert_allclose(sides[0], reference_error.qpnet_side_inputs(refs[0], area))
 
 
 def test_more_budget_gives_higher_qualities(env: Path, original: np.ndarray) -> None:
@@ -252,3 +311,44 @@ def test_budget_is_met_when_rates_are_underestimated(
     result = encoder.encode(photo, nbytes=top.nbytes - 1)
     assert result.nbytes == len(result.container) <= top.nbytes - 1
     assert result.quality_map.mean() > 0.8 * top.quality_map.mean()  # a small step down, not q10
+
+
+def test_profile_and_train_qpnet_commands_ship_a_qpnet_with_the_reference(
+    env: Path, photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accelir.data.datasets import DIV2K_FOLDERS
+
+    data, weights = tmp_path / "div2k", tmp_path / "weights"
+    for split, names, corners in (("train", ["0001", "0002"], [(0, 0), (300, 500)]),
+                                  ("val", ["0801"], [(200, 100)])):  # fmt: skip
+        folder = data / DIV2K_FOLDERS[split]
+        folder.mkdir(parents=True)
+        for name, (y, x) in zip(names, corners, strict=True):
+            Image.fromarray(photo[y : y + 256, x : x + 320]).save(folder / f"{name}.png")
+    monkeypatch.setenv("ACCELIR_WEIGHTS_DIR", str(weights))
+    import shutil
+
+    shutil.copytree(env, weights)
+    runner, profiles = CliRunner(), tmp_path / "profiles"
+    for split in ("train", "val"):
+        result = runner.invoke(app, ["profile", "--data", str(data), "--split", split,
+                                     "--out", str(profiles), "--max-side", "512"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    args = ["train", "qpnet", "--profiles", str(profiles), "--data", str(data), "--groups", "4",
+            "--epochs", "2", "--figure", str(tmp_path / "figures")]  # fmt: skip
+    # Profiles taken at one cap and photographs read at another do not line up: a clear error.
+    result = runner.invoke(app, [*args, "--max-side", "200"])
+    assert result.exit_code != 0 and "does not match its profile" in result.output
+    result = runner.invoke(app, [*args, "--max-side", "512"])
+    assert result.exit_code == 0, result.output
+    shipped = utility_model.load("edsr", "sr4", 32, weights)
+    assert shipped.qpnet.side_inputs == 1
+    assert shipped.report["side_inputs"] == ["reference_utility"]
+    assert 0.0 <= shipped.report["side_only_adjacent"] <= 1.0
+    assert (tmp_path / "figures" / "qpnet_edsr_sr4_w32.png").exists()
+    report = runner.invoke(app, ["eval", "--qpnet-accuracy", "--qpnet-width", "32"])
+    assert report.exit_code == 0 and "pixels + reference_utility" in report.output
+    assert Encoder().encode(np.ascontiguousarray(photo[:256, :256]), bpp=1.0).nbytes > 0
+    result = runner.invoke(app, [*args, "--max-side", "512", "--no-reference"])
+    assert result.exit_code == 0, result.output
+    assert utility_model.load("edsr", "sr4", 32, weights).qpnet.side_inputs == 0

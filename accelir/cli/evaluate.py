@@ -214,10 +214,11 @@ def _qpnet_report(family: str, task: str, width: int | None) -> None:
     for w in [width] if width else registry.get(family).widths:
         if utility_model.available(family, task, w):
             r = utility_model.load(family, task, w).report
+            given = " + ".join(["pixels", *r.get("side_inputs", [])])
             console.print(
-                f"QP-NET {family}-{w} {task}: top-1 {r['top1']:.3f}, adjacent {r['adjacent']:.3f} on "
-                f"{r['heldout_blocks']} held-out blocks; direct profile prediction adjacent "
-                f"{r['direct_profile_adjacent']:.3f}"
+                f"QP-NET {family}-{w} {task} ({given}): top-1 {r['top1']:.3f}, adjacent "
+                f"{r['adjacent']:.3f} on {r['heldout_blocks']} held-out blocks; direct profile "
+                f"prediction adjacent {r['direct_profile_adjacent']:.3f}"
             )
 
 

@@ -14,10 +14,12 @@ from rich.progress import track
 
 from accelir import groups as G
 from accelir import qpnet as Q
-from accelir import tasks, utility_model
+from accelir import reference_error, tasks, utility_model
+from accelir.codec.layout import Layout
+from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.models import zoo
-from accelir.profiles import Profiles, compute_profiles
+from accelir.profiles import BLOCK, QUALITY_SET, Profiles, compute_profiles
 
 console = Console()
 DEFAULT_PROFILES = Path("data/profiles")
@@ -38,6 +40,30 @@ def load_split(root: Path, name: str, task: str, width: int, split: str) -> Prof
             f"no {split} profiles under {root} (run `accelir profile --split {split}`)"
         )
     return Profiles.concat([Profiles.load(f) for f in files])
+
+
+def reference_curves(
+    profiles: Profiles, data: Path, split: str, task: str, max_side: int | None
+) -> np.ndarray:
+    """(N, Q) bicubic reference error curves (``reference_error.reference_sse``) of every
+    profiled block, recomputed from the photographs (profiles do not keep them), image by image
+    in profile order, as the encoder computes them."""
+    paths = {p.stem: p for p in find_images(data, split)}
+    scale = tasks.scale_of(task)
+    parts = []
+    for i, name in enumerate(profiles.names):
+        if name not in paths:
+            raise typer.BadParameter(f"{name} (profiled) is not among the {split} images of {data}")
+        low = tasks.degrade(cap_size(load_image(paths[name]), max_side), task)
+        curves = reference_error.reference_sse(
+            low, block_dct(low, Layout(BLOCK)), scale, QUALITY_SET
+        )
+        if len(curves) != np.count_nonzero(profiles.image == i):
+            raise typer.BadParameter(
+                f"{name}: the photograph does not match its profile (profiled with another --max-side?)"
+            )
+        parts.append(curves)
+    return np.concatenate(parts)
 
 
 def profile(
@@ -90,7 +116,7 @@ def _curve_png(history: Q.History, direct: Q.History, path: Path, title: str) ->
     ax.axhline(93, color="gray", lw=0.8, ls=":")
     ax.set_xlabel("epoch")
     ax.set_ylabel("held-out accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 101.5)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -99,10 +125,12 @@ def _curve_png(history: Q.History, direct: Q.History, path: Path, title: str) ->
     plt.close(fig)
 
 
-def _with_propagation(groups: G.UtilityGroups, net: Q.QPNet, train: Profiles) -> G.UtilityGroups:
+def _with_propagation(
+    groups: G.UtilityGroups, net: Q.QPNet, train: Profiles, side: np.ndarray | None
+) -> G.UtilityGroups:
     from accelir.profiles import coded_sse
 
-    labels = Q.predict_groups(net, train.pixels)
+    labels = Q.predict_groups(net, train.pixels, side)
     return G.fit_propagation(groups, train, coded_sse(train.pixels, train.qualities), labels)
 
 
@@ -121,16 +149,45 @@ def train_qpnet(
     keep_qpnet: Annotated[
         bool, typer.Option(help="Keep the shipped QP-NET and groups; refit only the error laws.")
     ] = False,
+    reference: Annotated[
+        bool | None,
+        typer.Option(
+            help="Give QP-NET each block's reference utility as a side input "
+            "(default: for super-resolution)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path, typer.Option(help="Dataset the profiles were taken of (for the reference).")
+    ] = Path("data/photos"),
+    max_side: Annotated[
+        int | None, typer.Option(help="The cap the profiles were taken with (for the reference).")
+    ] = 2048,
 ) -> None:
-    """Fit utility groups on the training profiles and QP-NET to predict them; compare with
-    predicting each block's profile directly; fit each group's coded → restored error law;
-    ship weights and report."""
+    """Fit utility groups on the training profiles and QP-NET to predict them (for
+    super-resolution given each block's reference utility, recomputed from the profiled
+    photographs: ``--data`` and ``--max-side`` as profiled); compare with predicting each
+    block's profile directly; fit each group's coded → restored error law; ship weights and
+    report."""
     task = tasks.parse_task(task).name
+    scale = tasks.scale_of(task)
+    if reference is None:
+        reference = scale > 1
+    if reference and scale == 1:
+        raise typer.BadParameter("the reference utility exists for super-resolution only")
     train = load_split(profiles, model, task, width, "train")
     val = load_split(profiles, model, task, width, "val")
+    side = val_side = None
+    if reference or (keep_qpnet and utility_model.load(model, task, width).qpnet.side_inputs):
+        console.print("reference error curves of the profiled photographs ...")
+        side, val_side = (
+            reference_error.qpnet_side_inputs(
+                reference_curves(p, data, split, task, max_side), p.area
+            )
+            for p, split in ((train, "train"), (val, "val"))
+        )
     if keep_qpnet:
         shipped = utility_model.load(model, task, width)
-        refit = _with_propagation(shipped.groups, shipped.qpnet, train)
+        refit = _with_propagation(shipped.groups, shipped.qpnet, train, side)
         path = utility_model.save(model, task, width, shipped.qpnet, refit, shipped.report)
         console.print(f"refitted the error laws of {path}")
         return
@@ -152,12 +209,13 @@ def train_qpnet(
 
     t0 = time.perf_counter()
     net, history = Q.train_classifier(train.pixels, y_train, val.pixels, y_val, groups, epochs=epochs, seed=seed,
-                                      label_sigma=label_sigma, on_epoch=log("QP-NET"))  # fmt: skip
+                                      label_sigma=label_sigma, side=side, val_side=val_side,
+                                      on_epoch=log("QP-NET"))  # fmt: skip
     minutes = (time.perf_counter() - t0) / 60
     to_group = lambda log_mse: fitted.assign(G.utility(10.0**log_mse))  # noqa: E731
     _, direct = Q.train_profile_regressor(train.pixels, np.log10(train.mse + 1e-6), val.pixels, y_val, to_group,
                                           epochs=epochs, seed=seed, on_epoch=log("direct"))  # fmt: skip
-    top1, adjacent = Q.accuracy(Q.predict_groups(net, val.pixels), y_val)
+    top1, adjacent = Q.accuracy(Q.predict_groups(net, val.pixels, val_side), y_val)
     report = {
         "model": zoo.model_id(model, task, width),
         "train_images": list(train.names),
@@ -166,18 +224,29 @@ def train_qpnet(
         "heldout_blocks": len(y_val),
         "epochs": epochs,
         "label_sigma": label_sigma,
+        "side_inputs": ["reference_utility"] if side is not None else [],
         "minutes": round(minutes, 1),
         "top1": top1,
         "adjacent": adjacent,
         "direct_profile_top1": direct.top1[-1],
         "direct_profile_adjacent": direct.adjacent[-1],
-        "history": {"top1": history.top1, "adjacent": history.adjacent, "loss": history.loss},
+        "history": {
+            "top1": history.top1,
+            "adjacent": history.adjacent,
+            "loss": [None if np.isnan(x) else x for x in history.loss],
+        },
         "direct_history": {"top1": direct.top1, "adjacent": direct.adjacent},
     }
-    fitted = _with_propagation(fitted, net, train)
+    if side is not None:  # the side map alone, before the CNN trained
+        report["side_only_top1"], report["side_only_adjacent"] = (
+            history.top1[0],
+            history.adjacent[0],
+        )
+    fitted = _with_propagation(fitted, net, train, side)
     path = utility_model.save(model, task, width, net, fitted, report)
     png = figure / f"qpnet_{zoo.model_id(model, task, width)}.png"
-    _curve_png(history, direct, png, f"QP-NET for {model}-{width} {task}: held-out accuracy")
+    given = " + reference utility" if side is not None else ""
+    _curve_png(history, direct, png, f"QP-NET{given} for {model}-{width} {task}: held-out accuracy")
     console.print(
         f"QP-NET: top-1 {top1:.3f}, adjacent {adjacent:.3f}; direct profile prediction: top-1 "
         f"{direct.top1[-1]:.3f}, adjacent {direct.adjacent[-1]:.3f}"
