@@ -4,8 +4,8 @@
 each block's utility group with QP-NET (for super-resolution given each block's reference
 utility as a side input, where the shipped QP-NET takes one), computes every block's exact
 byte cost at each candidate quality and its predicted restored error (for super-resolution:
-its group's error level, shaped by the block's own reference error curve,
-``accelir.reference_error``; for the other tasks: its group's law applied to its coding
+its error level at the top quality, ``accelir.error_level``, shaped by the block's own
+reference error curve, ``accelir.reference_error``; for the other tasks: its group's law applied to its coding
 distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
 JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
 The container never exceeds a byte budget: if the shared Huffman tables of the final quality
@@ -185,16 +185,20 @@ class Encoder:
                 if ref is None:
                     raise ValueError("a QP-NET with side inputs serves super-resolution only")
                 side = reference_error.qpnet_side_inputs(ref, area)
-            labels = predict_groups(qp, block_pixels(low), side)
+            pixels = block_pixels(low)
+            labels = predict_groups(qp, pixels, side)
             lap("qpnet")
         if allocator == "oracle":
             sse = true_sse
         elif allocator == "greedy":
             sse = groups.mse[labels] * 3.0 * area[:, None]
         elif ref is not None:
-            # The group's restored error at the top quality, plus what each quality adds to
-            # the block's bicubic reference (the network's error grows about as fast).
-            sse = groups.mse[labels][:, -1:] * 3.0 * area[:, None] + (ref - ref[:, -1:])
+            # The restored error at the top quality (from the block's texture where the model
+            # ships one, else its group's), plus what each quality adds to the block's bicubic
+            # reference (the network's error grows about as fast).
+            level = self.utility.level
+            top = level.sse(pixels, area) if level else groups.mse[labels][:, -1] * 3.0 * area
+            sse = top[:, None] + (ref - ref[:, -1:])
         else:
             sse = groups.predict_sse(labels, block_distortions(dct, QUALITY_SET), area)
         if allocator == "greedy":

@@ -2,7 +2,8 @@
 
 Shipped next to the IR weights: ``qpnet_<model id>.safetensors`` (QP-NET; with ``side.*``
 tensors when it takes side inputs) and ``qpnet_<model id>.json`` (groups, accuracy on held-out
-blocks, training history, the data).
+blocks, training history, the data, and for super-resolution the error-level model under
+``"level"``, ``accelir.error_level``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
+from accelir.error_level import LevelModel
 from accelir.groups import UtilityGroups
 from accelir.models.zoo import files_digest, model_id, weights_dir
 from accelir.qpnet import QPNet
@@ -24,6 +26,7 @@ class UtilityModel:
     qpnet: QPNet
     groups: UtilityGroups
     report: dict[str, Any]
+    level: LevelModel | None = None
 
 
 def _paths(name: str, task: str, width: int, directory: Path | None) -> tuple[Path, Path]:
@@ -69,4 +72,5 @@ def load(name: str, task: str, width: int, directory: Path | None = None) -> Uti
     model = QPNet(groups.count, side_inputs=side)
     model.load_state_dict(state)
     model.eval()
-    return UtilityModel(model, groups, data)
+    level = LevelModel.from_dict(data["level"]) if "level" in data else None
+    return UtilityModel(model, groups, data, level)

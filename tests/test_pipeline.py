@@ -141,6 +141,30 @@ def test_a_qpnet_with_side_inputs_gets_the_reference_utility(
     np.testing.assert_allclose(sides[0], reference_error.qpnet_side_inputs(refs[0], area))
 
 
+def test_the_error_level_model_sets_the_predicted_psnr_but_not_the_container(
+    env: Path, original: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from accelir.error_level import OFFSET, LevelModel
+
+    results = {}
+    for mse in (1.0, 100.0):
+        directory = tmp_path / f"level{mse}"
+        shutil.copytree(env, directory)
+        shipped = utility_model.load("edsr", "sr4", 32, directory)
+        level = LevelModel(np.array([np.log10(mse + OFFSET), 0.0, 0.0]), 1.0)  # a constant level
+        report = {**shipped.report, "level": level.to_dict()}
+        utility_model.save("edsr", "sr4", 32, shipped.qpnet, shipped.groups, report, directory)
+        monkeypatch.setenv("ACCELIR_WEIGHTS_DIR", str(directory))
+        assert utility_model.load("edsr", "sr4", 32, directory).level is not None
+        results[mse] = Encoder().encode(original, bpp=1.2)
+    # The level is a per-block constant: the allocation at a byte budget does not see it, the
+    # prediction does (a 100× higher level at the top quality, a lower predicted PSNR).
+    assert results[1.0].container == results[100.0].container
+    assert results[1.0].predicted_psnr > results[100.0].predicted_psnr + 3  # type: ignore[operator]
+
+
 def test_more_budget_gives_higher_qualities(env: Path, original: np.ndarray) -> None:
     small = Encoder().encode(original, bpp=0.8)
     large = Encoder().encode(original, bpp=2.5)
@@ -344,6 +368,10 @@ def test_profile_and_train_qpnet_commands_ship_a_qpnet_with_the_reference(
     shipped = utility_model.load("edsr", "sr4", 32, weights)
     assert shipped.qpnet.side_inputs == 1
     assert shipped.report["side_inputs"] == ["reference_utility"]
+    assert shipped.level is not None and set(shipped.report["level_heldout"]) == {
+        "texture",
+        "group",
+    }
     assert 0.0 <= shipped.report["side_only_adjacent"] <= 1.0
     assert (tmp_path / "figures" / "qpnet_edsr_sr4_w32.png").exists()
     report = runner.invoke(app, ["eval", "--qpnet-accuracy", "--qpnet-width", "32"])

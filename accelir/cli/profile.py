@@ -12,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
+from accelir import error_level, reference_error, tasks, utility_model
 from accelir import groups as G
 from accelir import qpnet as Q
-from accelir import reference_error, tasks, utility_model
 from accelir.codec.layout import Layout
 from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
@@ -134,6 +134,31 @@ def _with_propagation(
     return G.fit_propagation(groups, train, coded_sse(train.pixels, train.qualities), labels)
 
 
+def _with_level(
+    report: dict, groups: G.UtilityGroups, net: Q.QPNet, train: Profiles, val: Profiles,
+    val_side: np.ndarray | None,
+) -> dict:  # fmt: skip
+    """``report`` with the error-level model fitted on the training profiles (super-resolution)
+    and, per held-out image, the predicted − profiled restored PSNR at the top quality with it
+    and with the groups' mean levels (QP-NET's groups): mean and mean absolute, in dB."""
+    level = error_level.fit(train.pixels, train.mse[:, -1])
+    labels = Q.predict_groups(net, val.pixels, val_side)
+    predicted = {
+        "texture": level.sse(val.pixels, val.area),
+        "group": groups.mse[labels, -1] * 3.0 * val.area,
+    }
+    scores = {}
+    for kind, sse in predicted.items():
+        err = np.array([10 * np.log10(val.sse[val.image == i, -1].sum() / sse[val.image == i].sum())
+                        for i in range(len(val.names))])  # fmt: skip
+        scores[kind] = {"mean_db": float(err.mean()), "mean_abs_db": float(np.abs(err).mean())}
+    console.print(
+        "top-quality PSNR predicted − profiled per held-out image (mean / mean absolute): "
+        + ", ".join(f"{k} levels {v['mean_db']:+.2f} / {v['mean_abs_db']:.2f} dB" for k, v in scores.items())
+    )  # fmt: skip
+    return {**report, "level": level.to_dict(), "level_heldout": scores}
+
+
 def train_qpnet(
     model: Annotated[str, typer.Option(help="Restoration network.")] = "edsr",
     task: Annotated[str, typer.Option(help="Task.")] = "sr4",
@@ -147,7 +172,10 @@ def train_qpnet(
     ] = LABEL_SIGMA,
     figure: Annotated[Path, typer.Option(help="Training-curve PNG.")] = Path("docs/figures"),
     keep_qpnet: Annotated[
-        bool, typer.Option(help="Keep the shipped QP-NET and groups; refit only the error laws.")
+        bool,
+        typer.Option(
+            help="Keep the shipped QP-NET and groups; refit only the error laws and levels."
+        ),
     ] = False,
     reference: Annotated[
         bool | None,
@@ -188,8 +216,11 @@ def train_qpnet(
     if keep_qpnet:
         shipped = utility_model.load(model, task, width)
         refit = _with_propagation(shipped.groups, shipped.qpnet, train, side)
-        path = utility_model.save(model, task, width, shipped.qpnet, refit, shipped.report)
-        console.print(f"refitted the error laws of {path}")
+        report = shipped.report
+        if scale > 1:
+            report = _with_level(report, refit, shipped.qpnet, train, val, val_side)
+        path = utility_model.save(model, task, width, shipped.qpnet, refit, report)
+        console.print(f"refitted the error laws (and levels) of {path}")
         return
     fitted = G.fit_groups(train, groups)
     y_train, y_val = G.labels(train, fitted), G.labels(val, fitted)
@@ -243,6 +274,8 @@ def train_qpnet(
             history.adjacent[0],
         )
     fitted = _with_propagation(fitted, net, train, side)
+    if scale > 1:
+        report = _with_level(report, fitted, net, train, val, val_side)
     path = utility_model.save(model, task, width, net, fitted, report)
     png = figure / f"qpnet_{zoo.model_id(model, task, width)}.png"
     given = " + reference utility" if side is not None else ""
