@@ -29,7 +29,7 @@ from torch import nn
 from accelir import allocation, codec, reference_error, tasks
 from accelir.codec.layout import Layout
 from accelir.codec.rates import block_distortions, block_rates
-from accelir.codec.transform import block_dct
+from accelir.codec.transform import BlockDCT, block_dct
 from accelir.profiles import BLOCK, QUALITY_SET, block_areas, block_pixels, image_profile
 from accelir.utility_model import UtilityModel
 
@@ -38,6 +38,9 @@ ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
 ENCODER_VERSION = 2
 _MAX_REFITS = 8
+#: ``verify=True``: restorations at most, and how far above the target a result may land
+#: before the search stops early (dB).
+VERIFY_RESTORATIONS, VERIFY_TOLERANCE = 5, 0.05
 _HEADER_GUESS_FIXED, _HEADER_GUESS_PER_BLOCK = 140, 1.3
 
 
@@ -51,6 +54,9 @@ class EncodeResult:
     timings: dict[str, float] = field(default_factory=dict)
     degraded: np.ndarray | None = None
     budget: int | None = None
+    #: With ``encode(psnr=..., verify=True)``: the PSNR the encoder's own network measured on
+    #: the returned container against the original (the metrics' border crop, as evaluations).
+    measured_psnr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,14 @@ class Encoder:
         psnr: float | None = None,
         allocator: str = "lagrangian",
         degraded: bool = False,
+        verify: bool = False,
     ) -> EncodeResult:
+        """``verify`` (PSNR targets, with the original): restore trial encodings with the
+        encoder's network and return the fewest bytes whose *measured* PSNR reaches the target
+        (``_verified``); without it the target is met as predicted."""
         target = _one_target(nbytes, bpp, jpeg_quality, psnr)
+        if verify and (target != "psnr" or degraded):
+            raise ValueError("verify needs a psnr target and the original image (degraded=False)")
         if allocator not in ALLOCATORS:
             raise ValueError(f"allocator must be one of {ALLOCATORS}")
         if allocator == "oracle" and degraded:
@@ -218,6 +230,11 @@ class Encoder:
             data = codec.encode_dct(dct, qmap)
             lap("entropy_coding")
             budget = None
+            if verify:
+                goal = float(psnr)  # type: ignore[arg-type]
+                choice, data = self._verified(goal, image, rate, sse, values, dct, choice, data)
+                qmap = np.asarray(QUALITY_SET)[choice].reshape(grid)
+                lap("verification")
         else:
             value = {"nbytes": nbytes, "bpp": bpp, "jpeg_quality": jpeg_quality}[target]
             budget = self._budget(target, float(value), low)  # type: ignore[arg-type]
@@ -254,9 +271,74 @@ class Encoder:
                     f"a budget of {budget} bytes is below the smallest encoding ({len(data)} bytes)"
                 )
         predicted = psnr_from_sse(allocation.total(sse, choice), values)
+        measured = self._measured_psnr(data, image) if verify else None
         return EncodeResult(
-            data, qmap, len(data), 8 * len(data) / (h * w), predicted, timings, low, budget
+            data,
+            qmap,
+            len(data),
+            8 * len(data) / (h * w),
+            predicted,
+            timings,
+            low,
+            budget,
+            measured,
         )
+
+    def _measured_psnr(self, data: bytes, image: np.ndarray) -> float:
+        """PSNR of the encoder's network restoring ``data``, against the original ``image``
+        (cached per container: the search and the result ask for the same one)."""
+        from accelir import metrics
+        from accelir.models.inference import restore
+
+        cache = self.__dict__.setdefault("_measured_cache", {})
+        key = hashlib.sha1(data).hexdigest()
+        if key not in cache:
+            if len(cache) >= 16:
+                cache.pop(next(iter(cache)))
+            restored = restore(
+                self.restorer_network, codec.decode_for_restoration(data), self.task, tile=512
+            )
+            target = tasks.target(image, self.task)
+            cache[key] = metrics.psnr(restored, target, crop=tasks.metric_crop(self.task))
+        return float(cache[key])
+
+    def _verified(
+        self, goal: float, image: np.ndarray, rate: np.ndarray, sse: np.ndarray, values: float,
+        dct: BlockDCT, choice: np.ndarray, data: bytes,
+    ) -> tuple[np.ndarray, bytes]:  # fmt: skip
+        """The fewest bytes whose measured PSNR reaches ``goal``. The allocation for a predicted
+        PSNR ``p`` is restored and measured; ``p`` moves by the miss, then by the secant through
+        the last two trials, aiming a little above the goal, for at most
+        ``VERIFY_RESTORATIONS`` restorations (stopping once a trial lands within
+        ``VERIFY_TOLERANCE`` above it). The cheapest trial that reached the goal wins; if none
+        did, the best measured one (``measured_psnr`` then says it fell short)."""
+        grid = dct.grid
+        aim = goal + VERIFY_TOLERANCE / 2
+        trials: list[
+            tuple[float, float, np.ndarray, bytes]
+        ] = []  # (predicted target, measured, ...)
+        asked = goal
+        for _ in range(VERIFY_RESTORATIONS):
+            if trials:
+                max_sse = values * 255.0**2 / 10 ** (asked / 10)
+                choice = allocation.allocate_for_distortion(rate, sse, max_sse)
+                data = codec.encode_dct(dct, np.asarray(QUALITY_SET)[choice].reshape(grid))
+            measured = self._measured_psnr(data, image)
+            trials.append((asked, measured, choice, data))
+            if goal <= measured <= goal + VERIFY_TOLERANCE:
+                break
+            step = aim - measured
+            if len(trials) >= 2:
+                (p0, m0, *_), (p1, m1, *_) = trials[-2], trials[-1]
+                if m1 != m0 and (p1 - p0) / (m1 - m0) > 0:
+                    step *= (p1 - p0) / (m1 - m0)
+            nxt = float(np.clip(asked + step, goal - 20.0, goal + 20.0))
+            if any(abs(nxt - t[0]) < 1e-3 for t in trials):
+                break  # the allocation would not change
+            asked = nxt
+        reached = [t for t in trials if t[1] >= goal]
+        best = min(reached, key=lambda t: len(t[3])) if reached else max(trials, key=lambda t: t[1])
+        return best[2], best[3]
 
 
 class Restorer:

@@ -186,6 +186,30 @@ def test_psnr_target_picks_the_fewest_bytes(env: Path, original: np.ndarray) -> 
     assert reached.nbytes < reference.nbytes
 
 
+def test_verified_psnr_target_is_measured_and_reached(env: Path, original: np.ndarray) -> None:
+    from accelir import metrics, tasks
+
+    encoder, restorer = Encoder(), Restorer(width=32)
+    target = tasks.target(original, "sr4")
+
+    def measured(data: bytes) -> float:
+        return metrics.psnr(restorer.restore(data).image, target, crop=tasks.metric_crop("sr4"))
+
+    goal = measured(encoder.encode(original, bpp=1.5).container) - 0.3
+    result = encoder.encode(original, psnr=goal, verify=True)
+    assert result.measured_psnr is not None and result.measured_psnr >= goal
+    assert result.measured_psnr == pytest.approx(measured(result.container), abs=1e-9)
+    assert "verification" in result.timings
+    assert encoder.encode(original, psnr=goal).measured_psnr is None
+    # Out of reach: the best the encoder found, and a measured PSNR that says it fell short.
+    far = encoder.encode(original, psnr=80.0, verify=True)
+    assert far.measured_psnr is not None and far.measured_psnr < 80.0
+    assert far.quality_map.min() >= 90
+    for kwargs in ({"bpp": 1.2, "verify": True}, {"psnr": 30.0, "verify": True, "degraded": True}):
+        with pytest.raises(ValueError, match="verify"):
+            encoder.encode(original, **kwargs)  # type: ignore[arg-type]
+
+
 def test_degraded_input_and_oracle(env: Path, original: np.ndarray) -> None:
     encoder = Encoder()
     low = encoder.encode(original, bpp=1.2).degraded
@@ -239,6 +263,9 @@ def test_restorer_and_command_line(env: Path, original: np.ndarray, tmp_path: Pa
     out = runner.invoke(app, ["inspect", str(tmp_path / "a.air"), "-o", str(tmp_path / "map.png")])
     assert out.exit_code == 0, out.output
     assert Image.open(tmp_path / "map.png").format == "PNG"
+    out = runner.invoke(app, ["encode", str(source), "-o", str(tmp_path / "b.air"), "--psnr", "25",
+                              "--verify"])  # fmt: skip
+    assert out.exit_code == 0 and "measured" in out.output, out.output
 
 
 def test_eval_command_writes_results(

@@ -33,6 +33,10 @@ def encode(
     ] = None,
     allocator: Annotated[str, typer.Option(help="lagrangian, greedy or oracle.")] = "lagrangian",
     degraded: Annotated[bool, typer.Option(help="The image is already degraded.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(help="With --psnr: restore trial encodings and reach the *measured* PSNR."),
+    ] = False,
 ) -> None:
     """Degrade (for the task), allocate per-block qualities and write the container."""
     from accelir.pipeline import Encoder
@@ -41,7 +45,7 @@ def encode(
         bpp = 1.2
     result = Encoder(task, model, width).encode(
         load_image(image), nbytes=nbytes, bpp=bpp, jpeg_quality=jpeg_quality, psnr=psnr, allocator=allocator,
-        degraded=degraded,
+        degraded=degraded, verify=verify,
     )  # fmt: skip
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(result.container)
@@ -51,6 +55,7 @@ def encode(
         + (f" (budget {result.budget})" if result.budget else "")
         + f", qualities {qm.min()}–{qm.max()} (median {int(np.median(qm))}), predicted restored PSNR "
         f"{result.predicted_psnr:.2f} dB"
+        + (f", measured {result.measured_psnr:.2f} dB" if result.measured_psnr is not None else "")
     )
     console.print(
         "timings: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.timings.items())
