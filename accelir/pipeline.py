@@ -55,7 +55,7 @@ class EncodeResult:
     degraded: np.ndarray | None = None
     budget: int | None = None
     #: With ``encode(psnr=..., verify=True)``: the PSNR the encoder's own network measured on
-    #: the returned container against the original (the metrics' border crop, as evaluations).
+    #: the returned container against the original, over the whole image (as ``predicted_psnr``).
     measured_psnr: float | None = None
 
 
@@ -299,7 +299,7 @@ class Encoder:
                 self.restorer_network, codec.decode_for_restoration(data), self.task, tile=512
             )
             target = tasks.target(image, self.task)
-            cache[key] = metrics.psnr(restored, target, crop=tasks.metric_crop(self.task))
+            cache[key] = metrics.psnr(restored, target)
         return float(cache[key])
 
     def _verified(

@@ -119,6 +119,7 @@ class JobRecord:
     allocator: str = "lagrangian"
     restore: bool = False
     degraded: bool = False
+    verify: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
     attempts: int = 0
@@ -160,6 +161,7 @@ class JobRecord:
             allocator=data.get("allocator", "lagrangian"),
             restore=data.get("restore") == "1",
             degraded=data.get("degraded") == "1",
+            verify=data.get("verify") == "1",
             created_at=float(data.get("created_at", 0)),
             updated_at=float(data.get("updated_at", 0)),
             attempts=int(data.get("attempts", 0)),
@@ -195,6 +197,7 @@ class JobRecord:
             "allocator": self.allocator,
             "restore": "1" if self.restore else "0",
             "degraded": "1" if self.degraded else "0",
+            "verify": "1" if self.verify else "0",
             "created_at": repr(self.created_at),
             "updated_at": repr(self.updated_at),
             "attempts": str(self.attempts),

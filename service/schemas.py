@@ -70,6 +70,9 @@ class JobStatus(_Out):
     allocator: str
     restore: bool
     degraded: bool = Field(description="The upload was already degraded (no reference to measure)")
+    verify: bool = Field(
+        False, description="PSNR target met as measured by restoring trial encodings"
+    )
     created_at: float = Field(description="Unix time")
     updated_at: float
     attempts: int = Field(

@@ -47,6 +47,7 @@ def status(record: JobRecord) -> JobStatus:
         allocator=record.allocator,
         restore=record.restore,
         degraded=record.degraded,
+        verify=record.verify,
         created_at=record.created_at,
         updated_at=record.updated_at,
         attempts=record.attempts,

@@ -72,6 +72,7 @@ def handle(ctx: WorkerContext, job: Job) -> None:
             **_target(record.target_kind, record.target_value),
             allocator=record.allocator,
             degraded=record.degraded,
+            verify=record.verify,
         )
     except NotImplementedError as exc:
         raise PermanentJobError("NotImplemented", str(exc)) from None
@@ -95,6 +96,8 @@ def handle(ctx: WorkerContext, job: Job) -> None:
     }
     if result.predicted_psnr is not None:
         fields["predicted_psnr"] = repr(float(result.predicted_psnr))
+    if result.measured_psnr is not None:  # verify: the encoder restored it with the job's network
+        fields["measured_psnr"] = repr(float(result.measured_psnr))
     state = JobState.ENCODED if record.restore else JobState.DONE
     applied = ctx.transition(
         job.job_id, state, fields, enqueue=keys.STREAM_RESTORE if record.restore else None

@@ -103,6 +103,13 @@ async def upload_image(
     psnr: Annotated[
         float | None, Form(gt=0, le=100, description="Target: predicted restored PSNR (dB)")
     ] = None,
+    verify: Annotated[
+        bool,
+        Form(
+            description="With psnr: the encoder restores trial encodings and reaches the "
+            "*measured* PSNR (seconds of restoration per job; not with degraded uploads)"
+        ),
+    ] = False,
     allocator: Annotated[AllocatorName, Form()] = "lagrangian",
     restore: Annotated[bool, Form(description="Restore once encoded")] = False,
     degraded: Annotated[
@@ -115,6 +122,13 @@ async def upload_image(
     target_kind, target_value = submit.one_target(
         {"bpp": bpp, "bytes": target_bytes, "jpeg_quality": jpeg_quality, "psnr": psnr}
     )
+    if verify and (target_kind != "psnr" or degraded):
+        raise ProblemError(
+            422,
+            "invalid-request",
+            "verify needs a psnr target and an original upload (degraded=false)",
+            reason="bad_input",
+        )
     try:
         model_width = catalog.resolve_width(model, task, width)
     except ValueError as exc:
@@ -129,6 +143,7 @@ async def upload_image(
         "allocator": allocator,
         "restore": restore,
         "degraded": degraded,
+        **({"verify": True} if verify else {}),  # absent when false: fingerprints as before
     }
     fp = submit.fingerprint({"upload": digest, **params})
     idem = submit.idempotency(client.id, idempotency_key, fp)
@@ -165,6 +180,7 @@ async def upload_image(
         allocator=allocator,
         restore=restore,
         degraded=degraded,
+        verify=verify,
         created_at=time.time(),
         updated_at=time.time(),
         upload_key=upload_key,

@@ -169,3 +169,37 @@ def test_decoder_restores_a_read_batch_together(
         expected = Restorer().restore(container).image
         got = np.asarray(Image.open(io.BytesIO(served)).convert("RGB"))
         assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_verified_psnr_target_reports_the_encoders_measurement(
+    client, run_workers, photo_small
+) -> None:
+    png = encode_image(photo_small)
+    response = upload(client, png, jpeg_quality=None, psnr="8", verify="true", restore="true")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    run_workers("encoder")
+    status = job_status(client, job_id)
+    assert status["state"] == "encoded" and status["verify"] is True
+    assert status["target"] == {"kind": "psnr", "value": 8.0}
+    encoder_measured = status["measured_psnr"]
+    assert encoder_measured is not None and "verification" in status["timings"]
+    run_workers("decoder")
+    status = job_status(client, job_id)
+    assert status["state"] == "done"
+    # The decoder restores the same container with the same network and measures it the same way.
+    assert status["measured_psnr"] == pytest.approx(encoder_measured, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"verify": "true"},
+        {"jpeg_quality": None, "psnr": "30", "verify": "true", "degraded": "true"},
+    ],
+)
+def test_verify_needs_a_psnr_target_and_an_original(client, photo_small, params) -> None:
+    response = upload(client, encode_image(photo_small), **params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "verify" in response.json()["detail"]
