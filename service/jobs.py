@@ -45,6 +45,7 @@ STAGES = (
     "qpnet",
     "allocation",
     "entropy_coding",
+    "verification",
     "decode",
     "restoration",
 )

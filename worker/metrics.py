@@ -24,7 +24,14 @@ from service.metrics import STAGE_BUCKETS
 OUTCOMES = ("done", "failed", "retried", "dead_lettered")
 # Stage series each kind observes, created at start so rate() panels read 0, not "no data".
 STAGES: dict[WorkerKind, tuple[str, ...]] = {
-    "encoder": ("queue_wait", "degradation", "qpnet", "allocation", "entropy_coding"),
+    "encoder": (
+        "queue_wait",
+        "degradation",
+        "qpnet",
+        "allocation",
+        "entropy_coding",
+        "verification",
+    ),
     "decoder": ("queue_wait", "decode", "restoration"),
 }
 

@@ -76,6 +76,7 @@ LABEL_VALUES: dict[str, set[str]] = {
         "qpnet",
         "allocation",
         "entropy_coding",
+        "verification",
         "decode",
         "restoration",
     },

@@ -23,6 +23,7 @@ STAGES = {
     "qpnet",
     "allocation",
     "entropy_coding",
+    "verification",
     "decode",
     "restoration",
 }
