@@ -189,7 +189,8 @@ def run_job(
         f"--batch {job.batch} --patch {job.patch} --lr {job.lr:g} --variants {job.variants} "
         f"--max-side {job.max_side} --refresh-every {job.refresh_every}"
         + (f" --init-from {zoo.model_id(*job.init_from)}" if job.init_from else "")
-        + (f" --max-minutes {max_minutes:.2f}" if max_minutes is not None else ""),
+        + (f" --max-minutes {max_minutes:.2f}" if max_minutes is not None else "")
+        + (f" --seed {seed}" if seed else ""),
         notes=[
             f"validation: {_dataset_label(data, 'val', val_paths, job.max_side)}",
             *([_SEAMLESS_NOTE] if codec.SEAMLESS else []),
