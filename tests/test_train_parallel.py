@@ -133,3 +133,20 @@ def test_jobs_share_the_cores_equally() -> None:
     assert threads_per_job(jobs=20, parallel=16, cores=16) == 1
     assert threads_per_job(jobs=3, parallel=2, cores=16) == 8
     assert threads_per_job(jobs=4, parallel=4, cores=2) == 1
+
+
+def test_train_ir_card_records_the_seed(div2k: Path, tmp_path: Path) -> None:
+    """The card's command reproduces the run: a non-default seed is part of it."""
+    from typer.testing import CliRunner
+
+    from accelir.cli import app
+
+    weights = tmp_path / "weights"
+    result = CliRunner().invoke(app, [
+        "train", "ir", "--model", "fsrcnn", "--task", "sr4", "--width", "36", "--data", str(div2k),
+        "--steps", "3", "--batch", "2", "--patch", "16", "--variants", "1", "--seed", "3",
+        "--runs", str(tmp_path / "runs"), "--weights-dir", str(weights), "--threads", "1",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card = json.loads((weights / "fsrcnn_sr4_w36.json").read_text())
+    assert card["command"].endswith("--seed 3") and card["steps"] == 3
