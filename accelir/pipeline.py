@@ -78,6 +78,12 @@ def psnr_from_sse(sse: float, values: float) -> float:
     return math.inf if sse <= 0 else 10 * math.log10(255.0**2 * values / sse)
 
 
+def sse_for_psnr(psnr: float, values: float) -> float:
+    """The total squared error over ``values`` samples at which the PSNR is ``psnr`` (the
+    inverse of ``psnr_from_sse``)."""
+    return values * 255.0**2 / 10 ** (psnr / 10)
+
+
 def _one_target(
     nbytes: int | None, bpp: float | None, jpeg_quality: int | None, psnr: float | None
 ) -> str:
@@ -181,17 +187,15 @@ class Encoder:
             lap("oracle_profiles")
         dct = block_dct(low, layout)
         rate = block_rates(dct, QUALITY_SET)
+        qp = None if allocator == "oracle" else self.utility.qpnet
         ref = None
-        if allocator != "oracle" and self.scale > 1:
-            qp = self.utility.qpnet
-            if allocator == "lagrangian" or qp.side_inputs:
-                ref = reference_error.reference_sse(low, dct, self.scale, QUALITY_SET)
+        if qp is not None and self.scale > 1 and (allocator == "lagrangian" or qp.side_inputs):
+            ref = reference_error.reference_sse(low, dct, self.scale, QUALITY_SET)
         lap("allocation")
-        if allocator != "oracle":
+        if qp is not None:
             groups = self.utility.groups
             from accelir.qpnet import predict_groups
 
-            qp = self.utility.qpnet
             side = None
             if qp.side_inputs:
                 if ref is None:
@@ -223,7 +227,7 @@ class Encoder:
 
         values = 3.0 * float(area.sum())
         if target == "psnr":
-            max_sse = values * 255.0**2 / 10 ** (float(psnr) / 10)  # type: ignore[arg-type]
+            max_sse = sse_for_psnr(float(psnr), values)  # type: ignore[arg-type]
             choice = allocation.allocate_for_distortion(rate, sse, max_sse)
             lap("allocation")
             qmap = np.asarray(QUALITY_SET)[choice].reshape(grid)
@@ -320,7 +324,7 @@ class Encoder:
         asked = goal
         for _ in range(VERIFY_RESTORATIONS):
             if trials:
-                max_sse = values * 255.0**2 / 10 ** (asked / 10)
+                max_sse = sse_for_psnr(asked, values)
                 choice = allocation.allocate_for_distortion(rate, sse, max_sse)
                 data = codec.encode_dct(dct, np.asarray(QUALITY_SET)[choice].reshape(grid))
             measured = self._measured_psnr(data, image)

@@ -38,17 +38,16 @@ TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
 
 JobKind = Literal["encode", "restoration"]
 TargetKind = Literal["bpp", "bytes", "jpeg_quality", "psnr"]
-STAGES = (
-    "upload",
+#: Stages each worker kind times (both wait in a queue first; the gateway times ``upload``).
+ENCODER_STAGES = (
     "queue_wait",
     "degradation",
     "qpnet",
     "allocation",
     "entropy_coding",
     "verification",
-    "decode",
-    "restoration",
 )
+DECODER_STAGES = ("queue_wait", "decode", "restoration")
 TIMING_PREFIX = "timing:"
 
 # KEYS[1] job hash; [2] stream to XADD to when the transition applies ("" for none).

@@ -18,22 +18,13 @@ from prometheus_client import (
     start_http_server,
 )
 
+from service.jobs import DECODER_STAGES, ENCODER_STAGES
 from service.keys import WorkerKind
 from service.metrics import STAGE_BUCKETS
 
 OUTCOMES = ("done", "failed", "retried", "dead_lettered")
 # Stage series each kind observes, created at start so rate() panels read 0, not "no data".
-STAGES: dict[WorkerKind, tuple[str, ...]] = {
-    "encoder": (
-        "queue_wait",
-        "degradation",
-        "qpnet",
-        "allocation",
-        "entropy_coding",
-        "verification",
-    ),
-    "decoder": ("queue_wait", "decode", "restoration"),
-}
+STAGES: dict[WorkerKind, tuple[str, ...]] = {"encoder": ENCODER_STAGES, "decoder": DECODER_STAGES}
 
 
 class WorkerMetrics:

@@ -204,8 +204,9 @@ def train_qpnet(
         raise typer.BadParameter("the reference utility exists for super-resolution only")
     train = load_split(profiles, model, task, width, "train")
     val = load_split(profiles, model, task, width, "val")
+    shipped = utility_model.load(model, task, width) if keep_qpnet else None
     side = val_side = None
-    if reference or (keep_qpnet and utility_model.load(model, task, width).qpnet.side_inputs):
+    if reference or (shipped is not None and shipped.qpnet.side_inputs):
         console.print("reference error curves of the profiled photographs ...")
         side, val_side = (
             reference_error.qpnet_side_inputs(
@@ -213,8 +214,7 @@ def train_qpnet(
             )
             for p, split in ((train, "train"), (val, "val"))
         )
-    if keep_qpnet:
-        shipped = utility_model.load(model, task, width)
+    if shipped is not None:
         refit = _with_propagation(shipped.groups, shipped.qpnet, train, side)
         report = shipped.report
         if scale > 1:
