@@ -5,8 +5,9 @@ each block's utility group with QP-NET (for super-resolution given each block's 
 utility as a side input, where the shipped QP-NET takes one), computes every block's exact
 byte cost at each candidate quality and its predicted restored error (for super-resolution:
 its error level at the top quality, ``accelir.error_level``, shaped by the block's own
-reference error curve, ``accelir.reference_error``; for the other tasks: its group's law applied to its coding
-distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
+reference error curve, ``accelir.reference_error``, reshaped by the restorer's learned
+correction, ``accelir.error_shape``, where one ships; for the other tasks: its group's law
+applied to its coding distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
 JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
 The container never exceeds a byte budget: if the shared Huffman tables of the final quality
 mix make it larger than the estimate, the budget is tightened and the allocation rerun.
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 from torch import nn
 
-from accelir import allocation, codec, reference_error, tasks
+from accelir import allocation, codec, error_shape, reference_error, tasks
 from accelir.codec.layout import Layout
 from accelir.codec.rates import block_distortions, block_rates
 from accelir.codec.transform import BlockDCT, block_dct
@@ -36,7 +37,8 @@ from accelir.utility_model import UtilityModel
 ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: Changes whenever the same inputs may give different containers (evaluation caches key on it).
 #: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
-ENCODER_VERSION = 2
+#: 3: those curves reshaped by the restorer's ``error_shape`` correction where one ships.
+ENCODER_VERSION = 3
 _MAX_REFITS = 8
 #: ``verify=True``: restorations at most, and how far above the target a result may land
 #: before the search stops early (dB).
@@ -212,9 +214,13 @@ class Encoder:
             # The restored error at the top quality (from the block's texture where the model
             # ships one, else its group's), plus what each quality adds to the block's bicubic
             # reference (the network's error grows about as fast).
-            level = self.utility.level
+            level, shape = self.utility.level, self.utility.shape
             top = level.sse(pixels, area) if level else groups.mse[labels][:, -1] * 3.0 * area
-            sse = top[:, None] + (ref - ref[:, -1:])
+            if shape is not None:  # the restorer's own curve shape, where it ships one
+                coded = block_distortions(dct, QUALITY_SET)
+                sse = top[:, None] + error_shape.corrected_sse(shape, ref, coded, pixels, area)
+            else:
+                sse = top[:, None] + (ref - ref[:, -1:])
         else:
             sse = groups.predict_sse(labels, block_distortions(dct, QUALITY_SET), area)
         if allocator == "greedy":

@@ -3,7 +3,9 @@
 Shipped next to the IR weights: ``qpnet_<model id>.safetensors`` (QP-NET; with ``side.*``
 tensors when it takes side inputs) and ``qpnet_<model id>.json`` (groups, accuracy on held-out
 blocks, training history, the data, and for super-resolution the error-level model under
-``"level"``, ``accelir.error_level``).
+``"level"``, ``accelir.error_level``), and where cross-validation chose one, the restorer's
+error-shape correction ``shape_<model id>.safetensors`` (``accelir.error_shape``; its
+scores under ``"shape"`` in the card).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from accelir.error_level import LevelModel
+from accelir.error_shape import ShapeCorrection
 from accelir.groups import UtilityGroups
 from accelir.models.zoo import files_digest, model_id, weights_dir
 from accelir.qpnet import QPNet
@@ -27,6 +31,7 @@ class UtilityModel:
     groups: UtilityGroups
     report: dict[str, Any]
     level: LevelModel | None = None
+    shape: ShapeCorrection | None = None
 
 
 def _paths(name: str, task: str, width: int, directory: Path | None) -> tuple[Path, Path]:
@@ -34,12 +39,25 @@ def _paths(name: str, task: str, width: int, directory: Path | None) -> tuple[Pa
     return base.with_suffix(".safetensors"), base.with_suffix(".json")
 
 
+def _shape_path(name: str, task: str, width: int, directory: Path | None) -> Path:
+    return (directory or weights_dir()) / f"shape_{model_id(name, task, width)}.safetensors"
+
+
 def save(
     name: str, task: str, width: int, qpnet: QPNet, groups: UtilityGroups, report: dict[str, Any],
-    directory: Path | None = None,
+    directory: Path | None = None, shape: ShapeCorrection | None = None,
 ) -> Path:  # fmt: skip
+    """Write QP-NET, its card and the shape correction (``shape=None`` removes a shipped one)."""
     weights, card = _paths(name, task, width, directory)
     weights.parent.mkdir(parents=True, exist_ok=True)
+    shape_file = _shape_path(name, task, width, directory)
+    if shape is None:
+        shape_file.unlink(missing_ok=True)
+    else:
+        state = {k: v.detach().cpu().float().contiguous() for k, v in shape.state_dict().items()}
+        meta = {"members": str(len(shape.members)), "hidden": str(shape.hidden)}
+        save_file(state, str(shape_file), metadata=meta)
+        shape_file.chmod(0o644)
     save_file(
         {k: v.detach().cpu().float().contiguous() for k, v in qpnet.state_dict().items()},
         str(weights),
@@ -55,8 +73,11 @@ def available(name: str, task: str, width: int, directory: Path | None = None) -
 
 
 def digest(name: str, task: str, width: int, directory: Path | None = None) -> str:
-    """A short digest of the shipped QP-NET and groups (cache keys change when they do)."""
-    return files_digest(_paths(name, task, width, directory))
+    """A short digest of the shipped QP-NET, groups and shape correction (cache keys change when
+    they do)."""
+    shape_file = _shape_path(name, task, width, directory)
+    extra = (shape_file,) if shape_file.exists() else ()
+    return files_digest(_paths(name, task, width, directory) + extra)
 
 
 def load(name: str, task: str, width: int, directory: Path | None = None) -> UtilityModel:
@@ -73,4 +94,16 @@ def load(name: str, task: str, width: int, directory: Path | None = None) -> Uti
     model.load_state_dict(state)
     model.eval()
     level = LevelModel.from_dict(data["level"]) if "level" in data else None
-    return UtilityModel(model, groups, data, level)
+    return UtilityModel(
+        model, groups, data, level, _load_shape(_shape_path(name, task, width, directory))
+    )
+
+
+def _load_shape(path: Path) -> ShapeCorrection | None:
+    if not path.exists():
+        return None
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    shape = ShapeCorrection(int(meta.get("members", 3)), int(meta.get("hidden", 16)))
+    shape.load_state_dict(load_file(str(path)))
+    return shape.eval()

@@ -7,7 +7,9 @@ QP-NET's argmax group, from the probability-weighted mixture of all groups' curv
 block's *true* group (a perfect QP-NET), each turned into a per-block curve by the group's
 coded → restored error law (the encoder before version 2); from the argmax group's level
 shaped by the block's bicubic reference error (``accelir.reference_error``: what the encoder
-does for super-resolution since version 2); and the exact knapsack on the true profiles (the
+does for super-resolution since version 2); the same reshaped by the restorer's shipped
+``accelir.error_shape`` correction (version 3; equal to the previous column where none ships);
+and the exact knapsack on the true profiles (the
 oracle). Each
 choice is scored on the true profiles: the restored-PSNR gain over uniform quality. Interactions
 between neighbouring blocks (what real mixed-quality encodes add) are outside this measure.
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from accelir import allocation, reference_error, tasks, utility_model
+from accelir import allocation, error_shape, reference_error, tasks, utility_model
 from accelir import groups as G
 from accelir import qpnet as Q
 from accelir.cli.profile import DEFAULT_PROFILES, load_split
@@ -33,7 +35,7 @@ from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.profiles import QUALITY_SET, Profiles
 
-CURVES = ("argmax group", "group mixture", "true group", "reference", "oracle")
+CURVES = ("argmax group", "group mixture", "true group", "reference", "shaped reference", "oracle")
 
 
 def image_gains(
@@ -72,8 +74,13 @@ def image_gains(
     if ref is not None:
         level = groups.mse[probs.argmax(1)][:, -1:] * 3.0 * area[:, None]
         curves["reference"] = level + ref - ref[:, -1:]
+        curves["shaped reference"] = (
+            level + error_shape.corrected_sse(model.shape, ref, coded, profiles.pixels[sel], area)
+            if model.shape is not None
+            else curves["reference"]
+        )
     else:
-        curves["reference"] = curves["argmax group"]
+        curves["reference"] = curves["shaped reference"] = curves["argmax group"]
     out: dict[int, dict[str, float]] = {}
     for q in qualities:
         k = QUALITY_SET.index(q)

@@ -407,3 +407,42 @@ def test_profile_and_train_qpnet_commands_ship_a_qpnet_with_the_reference(
     result = runner.invoke(app, [*args, "--max-side", "512", "--no-reference"])
     assert result.exit_code == 0, result.output
     assert utility_model.load("edsr", "sr4", 32, weights).qpnet.side_inputs == 0
+
+
+def test_a_shipped_shape_correction_shapes_the_lagrangian_curves(
+    env: Path, original: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from accelir import allocation, error_shape
+
+    directory = tmp_path / "shape"
+    shutil.copytree(env, directory)
+    shipped = utility_model.load("edsr", "sr4", 32, directory)
+    args = ("edsr", "sr4", 32, shipped.qpnet, shipped.groups, shipped.report, directory)
+    utility_model.save(*args, shape=error_shape.ShapeCorrection(members=1, hidden=4))
+    monkeypatch.setenv("ACCELIR_WEIGHTS_DIR", str(directory))
+    refs, shaped, seen = [], [], []
+    real_ref, real_shape = reference_error.reference_sse, error_shape.corrected_sse
+    real_alloc = allocation.allocate_lagrangian
+    monkeypatch.setattr(
+        reference_error, "reference_sse", lambda *a, **k: refs.append(real_ref(*a, **k)) or refs[-1]
+    )
+    monkeypatch.setattr(
+        error_shape, "corrected_sse", lambda m, r, *a: shaped.append((r, real_shape(m, r, *a))) or shaped[-1][1]
+    )  # fmt: skip
+    monkeypatch.setattr(
+        allocation, "allocate_lagrangian", lambda r, d, b: seen.append(d) or real_alloc(r, d, b)
+    )
+    result = Encoder().encode(original, jpeg_quality=70)
+    assert result.nbytes <= result.budget  # type: ignore[operator]
+    assert len(refs) == 1 and len(shaped) == 1 and shaped[0][0] is refs[0]
+    # What the allocator minimises: each block's level plus the corrected increase.
+    increase = seen[0] - seen[0][:, -1:]
+    np.testing.assert_allclose(increase, shaped[0][1])
+    # Without the correction the same encoder takes the reference increase instead.
+    utility_model.save(*args)
+    seen.clear()
+    Encoder().encode(original, jpeg_quality=70)
+    np.testing.assert_allclose(seen[0] - seen[0][:, -1:], refs[-1] - refs[-1][:, -1:])
+    assert len(shaped) == 1

@@ -12,10 +12,11 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from accelir import error_level, reference_error, tasks, utility_model
+from accelir import error_level, error_shape, reference_error, tasks, utility_model
 from accelir import groups as G
 from accelir import qpnet as Q
 from accelir.codec.layout import Layout
+from accelir.codec.rates import block_distortions
 from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.models import zoo
@@ -27,6 +28,10 @@ DEFAULT_PROFILES = Path("data/profiles")
 #: but SwinIR's was trained; ``--label-sigma 1`` trains on ordinal soft targets instead
 #: (docs/results.md measures both).
 LABEL_SIGMA = 0.0
+#: The error-shape correction ships where 4-fold cross-validation on the training photographs
+#: raises the allocator's mean share of the oracle's gain (q50, q70, q85) by at least this much.
+SHAPE_MIN_GAIN = 0.02
+SHAPE_QUALITIES = (50, 70, 85)
 
 
 def profile_path(root: Path, name: str, task: str, width: int, split: str, image: str) -> Path:
@@ -48,22 +53,29 @@ def reference_curves(
     """(N, Q) bicubic reference error curves (``reference_error.reference_sse``) of every
     profiled block, recomputed from the photographs (profiles do not keep them), image by image
     in profile order, as the encoder computes them."""
+    return reference_and_coded(profiles, data, split, task, max_side)[0]
+
+
+def reference_and_coded(
+    profiles: Profiles, data: Path, split: str, task: str, max_side: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``reference_curves`` and the (N, Q) coding distortions (``codec.rates.block_distortions``)
+    of every profiled block, as the encoder computes them."""
     paths = {p.stem: p for p in find_images(data, split)}
     scale = tasks.scale_of(task)
-    parts = []
+    curves, coded = [], []
     for i, name in enumerate(profiles.names):
         if name not in paths:
             raise typer.BadParameter(f"{name} (profiled) is not among the {split} images of {data}")
         low = tasks.degrade(cap_size(load_image(paths[name]), max_side), task)
-        curves = reference_error.reference_sse(
-            low, block_dct(low, Layout(BLOCK)), scale, QUALITY_SET
-        )
-        if len(curves) != np.count_nonzero(profiles.image == i):
+        dct = block_dct(low, Layout(BLOCK))
+        if dct.coefs.shape[0] != np.count_nonzero(profiles.image == i):
             raise typer.BadParameter(
                 f"{name}: the photograph does not match its profile (profiled with another --max-side?)"
             )
-        parts.append(curves)
-    return np.concatenate(parts)
+        curves.append(reference_error.reference_sse(low, dct, scale, QUALITY_SET))
+        coded.append(block_distortions(dct, QUALITY_SET))
+    return np.concatenate(curves), np.concatenate(coded)
 
 
 def profile(
@@ -159,6 +171,70 @@ def _with_level(
     return {**report, "level": level.to_dict(), "level_heldout": scores}
 
 
+def _with_shape(
+    report: dict, train: Profiles, val: Profiles, inputs: dict[str, tuple[np.ndarray, np.ndarray]],
+    ship: bool | None,
+) -> tuple[dict, error_shape.ShapeCorrection | None]:  # fmt: skip
+    """``report`` with the error-shape correction's cross-validated and held-out shares of the
+    oracle's gain, and the correction when it ships (``ship``: forced either way; ``None``:
+    when cross-validation gains ``SHAPE_MIN_GAIN``)."""
+    sets = {
+        split: error_shape.TrainingSet(ref, coded, p.sse, p.pixels, p.area, p.image, p.rate)
+        for (split, (ref, coded)), p in zip(inputs.items(), (train, val), strict=True)
+    }
+    if len(train.names) < error_shape.FOLDS or len(train.area) < error_shape.MIN_BLOCKS:
+        why = (
+            f"cross-validation needs {error_shape.FOLDS} training images and "
+            f"{error_shape.MIN_BLOCKS} blocks (have {len(train.names)}, {len(train.area)})"
+        )
+        if ship:
+            raise typer.BadParameter(f"--shape: {why}")
+        console.print(f"error-shape correction: not fitted ({why})")
+        return {**report, "shape": {"shipped": False, "rule": why}}, None
+    console.print(
+        f"error-shape correction: {error_shape.FOLDS}-fold cross-validation on the training photographs ..."
+    )
+    cv_ref, cv_shape = error_shape.cross_validated_shares(
+        sets["train"], SHAPE_QUALITIES, QUALITY_SET,
+        on_fold=lambda f: console.print(f"  fold {f}/{error_shape.FOLDS}"),
+    )  # fmt: skip
+    gain = float(np.mean([cv_shape[q] - cv_ref[q] for q in SHAPE_QUALITIES]))
+    model = error_shape.fit(sets["train"])
+    v = sets["val"]
+    held_ref = error_shape.oracle_shares(
+        v, v.reference - v.reference[:, -1:], SHAPE_QUALITIES, QUALITY_SET
+    )
+    held_shape = error_shape.oracle_shares(
+        v, error_shape.corrected_sse(model, v.reference, v.coded, v.pixels, v.area),
+        SHAPE_QUALITIES, QUALITY_SET,
+    )  # fmt: skip
+    shipped = gain >= SHAPE_MIN_GAIN if ship is None else ship
+    fmt = lambda d: " / ".join(f"{100 * d[q]:.1f}" for q in SHAPE_QUALITIES)  # noqa: E731
+    console.print(
+        f"share of the oracle's gain at q{'/'.join(map(str, SHAPE_QUALITIES))} (%): "
+        f"cross-validated reference {fmt(cv_ref)}, corrected {fmt(cv_shape)}; "
+        f"held-out reference {fmt(held_ref)}, corrected {fmt(held_shape)} -> "
+        + ("shipped" if shipped else "not shipped")
+    )
+    as_json = lambda d: {str(q): round(v, 4) for q, v in d.items()}  # noqa: E731
+    report = {
+        **report,
+        "shape": {
+            "shipped": shipped,
+            "rule": f"ships where the cross-validated mean gain is >= {SHAPE_MIN_GAIN}"
+            if ship is None
+            else ("forced on" if ship else "forced off"),
+            "method": "ensemble of 3 MLPs (33 -> 16 -> 16 -> 12, GELU), log10 ratio of the "
+            "restorer's error increase to the bicubic reference's per quality; accelir.error_shape",
+            "crossval_reference": as_json(cv_ref),
+            "crossval_corrected": as_json(cv_shape),
+            "heldout_reference": as_json(held_ref),
+            "heldout_corrected": as_json(held_shape),
+        },
+    }
+    return report, (model if shipped else None)
+
+
 def train_qpnet(
     model: Annotated[str, typer.Option(help="Restoration network.")] = "edsr",
     task: Annotated[str, typer.Option(help="Task.")] = "sr4",
@@ -190,6 +266,13 @@ def train_qpnet(
     max_side: Annotated[
         int | None, typer.Option(help="The cap the profiles were taken with (for the reference).")
     ] = 2048,
+    shape: Annotated[
+        bool | None,
+        typer.Option(
+            help="Ship the restorer's error-shape correction (super-resolution; default: where "
+            "cross-validation on the training photographs says it helps)."
+        ),
+    ] = None,
 ) -> None:
     """Fit utility groups on the training profiles and QP-NET to predict them (for
     super-resolution given each block's reference utility, recomputed from the profiled
@@ -206,21 +289,31 @@ def train_qpnet(
     val = load_split(profiles, model, task, width, "val")
     shipped = utility_model.load(model, task, width) if keep_qpnet else None
     side = val_side = None
-    if reference or (shipped is not None and shipped.qpnet.side_inputs):
+    inputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if scale > 1:
         console.print("reference error curves of the profiled photographs ...")
+        inputs = {
+            split: reference_and_coded(p, data, split, task, max_side)
+            for p, split in ((train, "train"), (val, "val"))
+        }
+    if reference or (shipped is not None and shipped.qpnet.side_inputs):
         side, val_side = (
-            reference_error.qpnet_side_inputs(
-                reference_curves(p, data, split, task, max_side), p.area
-            )
+            reference_error.qpnet_side_inputs(inputs[split][0], p.area)
             for p, split in ((train, "train"), (val, "val"))
         )
+    correction = None
     if shipped is not None:
         refit = _with_propagation(shipped.groups, shipped.qpnet, train, side)
         report = shipped.report
         if scale > 1:
             report = _with_level(report, refit, shipped.qpnet, train, val, val_side)
-        path = utility_model.save(model, task, width, shipped.qpnet, refit, report)
-        console.print(f"refitted the error laws (and levels) of {path}")
+            report, correction = _with_shape(report, train, val, inputs, shape)
+        path = utility_model.save(
+            model, task, width, shipped.qpnet, refit, report, shape=correction
+        )
+        console.print(
+            f"refitted the error laws (and, for super-resolution, the levels and the shape correction) of {path}"
+        )
         return
     fitted = G.fit_groups(train, groups)
     y_train, y_val = G.labels(train, fitted), G.labels(val, fitted)
@@ -276,7 +369,8 @@ def train_qpnet(
     fitted = _with_propagation(fitted, net, train, side)
     if scale > 1:
         report = _with_level(report, fitted, net, train, val, val_side)
-    path = utility_model.save(model, task, width, net, fitted, report)
+        report, correction = _with_shape(report, train, val, inputs, shape)
+    path = utility_model.save(model, task, width, net, fitted, report, shape=correction)
     png = figure / f"qpnet_{zoo.model_id(model, task, width)}.png"
     given = " + reference utility" if side is not None else ""
     _curve_png(history, direct, png, f"QP-NET{given} for {model}-{width} {task}: held-out accuracy")

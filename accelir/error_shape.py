@@ -1,0 +1,244 @@
+"""The shape of a block's restored-error curve: a learned correction of the bicubic reference
+for one restorer.
+
+For super-resolution the encoder prices each quality by what coding adds to bicubic upscaling's
+error (``accelir.reference_error``), on the premise that the network's error grows about as
+fast. It does not quite: on the held-out profiles of EDSR-32 ×4 the Lagrangian allocator with
+the reference curves reaches 85–87 % of the oracle's gain, and the rest is in the per-block
+*shape* of the network's curve (even each block's best single scale on its reference curve
+leaves 88–90 %; docs/results.md). So, per restorer, a small ensemble of multilayer perceptrons
+predicts, for every quality q below the top one, the log ratio of the network's error increase
+to the reference's,
+
+    log10((MSE_net(q) − MSE_net(95) + ε) / (ΔMSE_ref(q) + ε)),   ε = 1e-3,
+
+from features the encoder already has or gets for a few milliseconds: the block's reference
+increases (log), its coding distortion at every quality (log, ``codec.rates``), the texture
+scalar of ``accelir.error_level``, and the degraded block's colour means and spreads and mean
+horizontal and vertical gradients. The curve handed to the allocator is the reference increase
+times the predicted ratio. Training: smooth-L1 on the log ratios of the training profiles,
+AdamW; each member from its own seed; the members' outputs are averaged.
+
+Whether a restorer gets one is decided by cross-validation on its *training* photographs
+(``cross_validated_shares``: folds by image, the allocator's share of the oracle's gain on the
+held-out fold's profiles, with and without the correction); the validation photographs are
+only reported on.
+
+Pure functions on arrays; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from accelir import allocation
+from accelir.error_level import texture
+
+EPS = 1e-3
+QUALITIES_BELOW_TOP = 12
+FEATURES = 2 * QUALITIES_BELOW_TOP + 1 + 6 + 2
+BLOCK_VALUES = 3.0 * 32 * 32  # coding distortion is per degraded block (RGB values)
+FOLDS, MIN_BLOCKS = 4, 32
+
+
+def _increase(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """(N, Q−1) what each quality below the top adds to ``curves`` (N, Q), per output value."""
+    per_value = 3.0 * np.asarray(area, dtype=np.float64)[:, None]
+    return np.maximum(curves[:, :-1] - curves[:, -1:], 0.0) / per_value
+
+
+def features(
+    reference: np.ndarray, coded: np.ndarray, pixels: np.ndarray, area: np.ndarray
+) -> np.ndarray:
+    """(N, FEATURES) float32 inputs of the correction for N blocks: ``reference`` (N, Q) the
+    bicubic reference curves, ``coded`` (N, Q) the coding distortion
+    (``codec.rates.block_distortions``), ``pixels`` (N, S, S, 3) the degraded uint8 blocks,
+    ``area`` (N,) their output pixels."""
+    if reference.shape[1] != QUALITIES_BELOW_TOP + 1 or coded.shape != reference.shape:
+        raise ValueError(f"expected (N, {QUALITIES_BELOW_TOP + 1}) curves")
+    p = pixels.astype(np.float32) / 255.0
+    grey = p.mean(axis=3)
+    grad_x = np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
+    grad_y = np.abs(np.diff(grey, axis=1)).mean(axis=(1, 2))
+    parts = [
+        np.log10(_increase(reference, area) + EPS),
+        np.log10(coded[:, :-1] / BLOCK_VALUES + EPS),
+        texture(pixels)[:, None],
+        p.mean(axis=(1, 2)),
+        p.std(axis=(1, 2)),
+        np.log10(grad_y[:, None] + EPS),
+        np.log10(grad_x[:, None] + EPS),
+    ]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+class ShapeCorrection(nn.Module):
+    """An ensemble of ``members`` two-hidden-layer perceptrons from standardised ``features`` to
+    the log10 ratio of the restorer's error increase to the reference's at each quality below
+    the top; ``forward`` averages the members."""
+
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    members: nn.ModuleList
+
+    def __init__(self, members: int = 3, hidden: int = 16) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.register_buffer("feature_mean", torch.zeros(FEATURES))
+        self.register_buffer("feature_std", torch.ones(FEATURES))
+        self.members = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(FEATURES, hidden),
+                nn.GELU(),
+                nn.Linear(hidden, hidden),
+                nn.GELU(),
+                nn.Linear(hidden, QUALITIES_BELOW_TOP),
+            )
+            for _ in range(members)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.feature_mean) / self.feature_std
+        return torch.stack([m(z) for m in self.members]).mean(dim=0)
+
+
+def corrected_sse(
+    model: ShapeCorrection,
+    reference: np.ndarray,
+    coded: np.ndarray,
+    pixels: np.ndarray,
+    area: np.ndarray,
+) -> np.ndarray:
+    """(N, Q) predicted restored squared error over each block's area *above its top-quality
+    level* (0 at the top quality): the reference increase times the predicted ratio."""
+    x = torch.from_numpy(features(reference, coded, pixels, area))
+    with torch.no_grad():
+        log_ratio = model(x).double().numpy()
+    increase = _increase(reference, area)
+    per_value = np.maximum(10.0 ** (np.log10(increase + EPS) + log_ratio) - EPS, 0.0)
+    out = np.zeros_like(reference, dtype=np.float64)
+    out[:, :-1] = per_value * 3.0 * np.asarray(area, dtype=np.float64)[:, None]
+    return out
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Profiled blocks with what the correction needs: (N, Q) ``reference``, ``coded`` and the
+    restorer's measured ``sse``, (N, S, S, 3) ``pixels``, (N,) ``area`` and ``image`` index,
+    (N, Q) ``rate`` (for scoring allocations)."""
+
+    reference: np.ndarray
+    coded: np.ndarray
+    sse: np.ndarray
+    pixels: np.ndarray
+    area: np.ndarray
+    image: np.ndarray
+    rate: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> TrainingSet:
+        return TrainingSet(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
+
+
+def fit(
+    data: TrainingSet,
+    *,
+    members: int = 3,
+    hidden: int = 16,
+    epochs: int = 100,
+    weight_decay: float = 1e-2,
+    seed: int = 0,
+    on_epoch: Callable[[int], None] | None = None,
+) -> ShapeCorrection:
+    """Fit a correction on the training blocks ``data`` (see the module docstring)."""
+    if len(data.area) < MIN_BLOCKS:
+        raise ValueError(f"fitting a shape correction needs at least {MIN_BLOCKS} blocks")
+    x = torch.from_numpy(features(data.reference, data.coded, data.pixels, data.area))
+    ratio = np.log10(_increase(data.sse, data.area) + EPS) - np.log10(
+        _increase(data.reference, data.area) + EPS
+    )
+    y = torch.from_numpy(ratio.astype(np.float32))
+    model = ShapeCorrection(members, hidden)
+    with torch.no_grad():
+        model.feature_mean.copy_(x.mean(dim=0))
+        model.feature_std.copy_(x.std(dim=0) + 1e-6)
+    z = (x - model.feature_mean) / model.feature_std
+    for k, member in enumerate(model.members):
+        generator = torch.Generator().manual_seed(seed * 1000 + k)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed * 1000 + k)
+            for layer in member.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.reset_parameters()
+        optimiser = torch.optim.AdamW(member.parameters(), lr=3e-3, weight_decay=weight_decay)
+        for epoch in range(epochs):
+            order = torch.randperm(len(z), generator=generator)
+            for start in range(0, len(z), 256):
+                batch = order[start : start + 256]
+                loss = nn.functional.smooth_l1_loss(member(z[batch]), y[batch], beta=0.1)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            if on_epoch is not None:
+                on_epoch(k * epochs + epoch + 1)
+    return model.eval()
+
+
+def oracle_shares(
+    data: TrainingSet, curves: np.ndarray, qualities: Sequence[int], all_qualities: Sequence[int]
+) -> dict[int, float]:
+    """{q: the Lagrangian allocator's restored-PSNR gain over uniform quality q, given per-block
+    ``curves``, as a share of the exact knapsack's on the true profiles}, gains averaged over
+    the images of ``data`` first (as docs/results.md reports them)."""
+    gains: dict[int, list[tuple[float, float]]] = {q: [] for q in qualities}
+    for i in np.unique(data.image):
+        sel = data.image == i
+        rate, sse, n = data.rate[sel], data.sse[sel], int(sel.sum())
+        for q in qualities:
+            k = list(all_qualities).index(q)
+            budget, uniform = float(rate[:, k].sum()), float(sse[:, k].sum())
+            ours = allocation.allocate_lagrangian(rate, curves[sel], budget)
+            best = allocation.allocate_knapsack(rate, sse, budget)
+            gains[q].append(
+                (
+                    10 * np.log10(uniform / sse[np.arange(n), ours].sum()),
+                    10 * np.log10(uniform / sse[np.arange(n), best].sum()),
+                )
+            )
+    return {
+        q: float(np.mean([g[0] for g in v]) / np.mean([g[1] for g in v])) for q, v in gains.items()
+    }
+
+
+def cross_validated_shares(
+    data: TrainingSet,
+    qualities: Sequence[int],
+    all_qualities: Sequence[int],
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    on_fold: Callable[[int], None] | None = None,
+) -> tuple[dict[int, float], dict[int, float]]:
+    """({q: share} with the reference curves, {q: share} with the correction) over the images of
+    ``data``, each image's blocks predicted by a correction fitted on the other folds' images
+    (images dealt to ``folds`` folds in order)."""
+    images = np.unique(data.image)
+    if len(images) < folds:
+        raise ValueError(f"cross-validation over {folds} folds needs at least {folds} images")
+    corrected = np.zeros_like(data.reference, dtype=np.float64)
+    for f in range(folds):
+        held = np.isin(data.image, images[f::folds])
+        model = fit(data.subset(~held), seed=seed)
+        part = data.subset(held)
+        corrected[held] = corrected_sse(model, part.reference, part.coded, part.pixels, part.area)
+        if on_fold is not None:
+            on_fold(f + 1)
+    reference = data.reference - data.reference[:, -1:]
+    return (
+        oracle_shares(data, reference, qualities, all_qualities),
+        oracle_shares(data, corrected, qualities, all_qualities),
+    )
