@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 OFFSET = 1e-3  # MSE offset inside the log (a block restored perfectly has MSE 0)
@@ -33,15 +34,36 @@ TEXTURE_FLOOR = 0.1  # |Laplacian| floor inside the log (flat blocks)
 def texture(pixels: np.ndarray) -> np.ndarray:
     """(N,) ``t`` of (N, S, S, 3) uint8 blocks: log10 of the mean absolute 4-neighbour Laplacian
     of the grey level (mean of R, G, B) over the block's interior, plus a floor."""
-    grey = pixels.astype(np.float32).mean(axis=3)
-    lap = (
-        4.0 * grey[:, 1:-1, 1:-1]
-        - grey[:, :-2, 1:-1]
-        - grey[:, 2:, 1:-1]
-        - grey[:, 1:-1, :-2]
-        - grey[:, 1:-1, 2:]
-    )
-    return np.log10(np.abs(lap).mean(axis=(1, 2)).astype(np.float64) + TEXTURE_FLOOR)
+    if pixels.ndim != 4 or pixels.shape[3] != 3 or min(pixels.shape[1:3]) < 3:
+        raise ValueError(f"expected (N, S, S, 3) blocks with S >= 3, got {pixels.shape}")
+    mean_abs = _mean_abs_laplacian(np.ascontiguousarray(pixels, dtype=np.uint8))
+    return np.log10(mean_abs + TEXTURE_FLOOR)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _mean_abs_laplacian(pixels: np.ndarray) -> np.ndarray:
+    n, h, w = pixels.shape[0], pixels.shape[1], pixels.shape[2]
+    out = np.empty(n, dtype=np.float64)
+    grey = np.empty((h, w), dtype=np.float64)
+    for b in range(n):
+        for y in range(h):
+            for x in range(w):
+                grey[y, x] = (
+                    np.float64(pixels[b, y, x, 0]) + pixels[b, y, x, 1] + pixels[b, y, x, 2]
+                ) / 3.0
+        total = 0.0
+        for y in range(1, h - 1):
+            for x in range(1, w - 1):
+                lap = (
+                    4.0 * grey[y, x]
+                    - grey[y - 1, x]
+                    - grey[y + 1, x]
+                    - grey[y, x - 1]
+                    - grey[y, x + 1]
+                )
+                total += abs(lap)
+        out[b] = total / ((h - 2) * (w - 2))
+    return out
 
 
 @dataclass(frozen=True)

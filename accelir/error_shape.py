@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 from torch import nn
@@ -61,20 +62,56 @@ def features(
     ``area`` (N,) their output pixels."""
     if reference.shape[1] != QUALITIES_BELOW_TOP + 1 or coded.shape != reference.shape:
         raise ValueError(f"expected (N, {QUALITIES_BELOW_TOP + 1}) curves")
-    p = pixels.astype(np.float32) / 255.0
-    grey = p.mean(axis=3)
-    grad_x = np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))
-    grad_y = np.abs(np.diff(grey, axis=1)).mean(axis=(1, 2))
+    if pixels.ndim != 4 or pixels.shape[3] != 3 or len(pixels) != len(reference):
+        raise ValueError(f"expected ({len(reference)}, S, S, 3) blocks, got {pixels.shape}")
+    stats = _block_statistics(np.ascontiguousarray(pixels, dtype=np.uint8))
     parts = [
         np.log10(_increase(reference, area) + EPS),
         np.log10(coded[:, :-1] / BLOCK_VALUES + EPS),
         texture(pixels)[:, None],
-        p.mean(axis=(1, 2)),
-        p.std(axis=(1, 2)),
-        np.log10(grad_y[:, None] + EPS),
-        np.log10(grad_x[:, None] + EPS),
+        stats[:, :6],
+        np.log10(stats[:, 6:] + EPS),
     ]
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _block_statistics(pixels: np.ndarray) -> np.ndarray:
+    """(N, 8) per block of (N, S, S, 3) uint8 pixels scaled to [0, 1]: the R, G, B means, their
+    standard deviations, and the mean absolute vertical and horizontal differences of the grey
+    level (mean of R, G, B)."""
+    n, h, w = pixels.shape[0], pixels.shape[1], pixels.shape[2]
+    out = np.zeros((n, 8), dtype=np.float64)
+    grey = np.empty((h, w), dtype=np.float64)
+    count = h * w
+    for b in range(n):
+        for c in range(3):
+            total = 0.0
+            squares = 0.0
+            for y in range(h):
+                for x in range(w):
+                    v = pixels[b, y, x, c] / 255.0
+                    total += v
+                    squares += v * v
+            mean = total / count
+            out[b, c] = mean
+            out[b, 3 + c] = np.sqrt(max(squares / count - mean * mean, 0.0))
+        for y in range(h):
+            for x in range(w):
+                grey[y, x] = (
+                    np.float64(pixels[b, y, x, 0]) + pixels[b, y, x, 1] + pixels[b, y, x, 2]
+                ) / (3.0 * 255.0)
+        vertical = 0.0
+        for y in range(h - 1):
+            for x in range(w):
+                vertical += abs(grey[y + 1, x] - grey[y, x])
+        horizontal = 0.0
+        for y in range(h):
+            for x in range(w - 1):
+                horizontal += abs(grey[y, x + 1] - grey[y, x])
+        out[b, 6] = vertical / ((h - 1) * w)
+        out[b, 7] = horizontal / (h * (w - 1))
+    return out
 
 
 class ShapeCorrection(nn.Module):

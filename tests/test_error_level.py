@@ -22,6 +22,17 @@ def test_texture_grows_with_detail_and_is_floored_for_flat_blocks() -> None:
     assert np.all(np.diff(t) > 0)
 
 
+def test_texture_is_the_mean_absolute_laplacian_of_the_grey_interior() -> None:
+    pixels = np.random.default_rng(2).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    grey = pixels.astype(np.float64).mean(axis=3)
+    lap = (4 * grey[:, 1:-1, 1:-1] - grey[:, :-2, 1:-1] - grey[:, 2:, 1:-1]
+           - grey[:, 1:-1, :-2] - grey[:, 1:-1, 2:])  # fmt: skip
+    expected = np.log10(np.abs(lap).mean(axis=(1, 2)) + error_level.TEXTURE_FLOOR)
+    np.testing.assert_allclose(error_level.texture(pixels), expected, rtol=1e-12)
+    with pytest.raises(ValueError):
+        error_level.texture(pixels[:, :2, :2])
+
+
 def test_fit_recovers_a_texture_law_and_predicts_a_mean() -> None:
     amplitudes = np.linspace(0.5, 40.0, 400)
     pixels = _blocks(amplitudes)

@@ -113,3 +113,20 @@ def test_the_correction_ships_with_qpnet_and_changes_the_digest(
     utility_model.save(*args)  # without one: a shipped correction is removed
     assert utility_model.load("edsr", "sr4", 32, tmp_path).shape is None
     assert utility_model.digest("edsr", "sr4", 32, tmp_path) == plain
+
+
+def test_block_statistics_match_their_numpy_definitions() -> None:
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    p = pixels.astype(np.float64) / 255.0
+    grey = p.mean(axis=3)
+    expected = np.concatenate(
+        [
+            p.mean(axis=(1, 2)),
+            p.std(axis=(1, 2)),
+            np.abs(np.diff(grey, axis=1)).mean(axis=(1, 2))[:, None],
+            np.abs(np.diff(grey, axis=2)).mean(axis=(1, 2))[:, None],
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(S._block_statistics(pixels), expected, rtol=1e-9, atol=1e-12)
