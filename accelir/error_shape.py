@@ -19,6 +19,11 @@ horizontal and vertical gradients. The curve handed to the allocator is the refe
 times the predicted ratio. Training: smooth-L1 on the log ratios of the training profiles,
 AdamW; each member from its own seed; the members' outputs are averaged.
 
+Tasks without a bicubic reference (denoising, deblurring) use the block's coding distortion
+itself as the stand-in curve (``reference = coded``): the correction then predicts how the
+restorer's error grows relative to what coding removes, replacing the utility group's
+coded → restored law.
+
 Whether a restorer gets one is decided by cross-validation on its *training* photographs
 (``cross_validated_shares``: folds by image, the allocator's share of the oracle's gain on the
 held-out fold's profiles, with and without the correction); the validation photographs are

@@ -7,7 +7,8 @@ byte cost at each candidate quality and its predicted restored error (for super-
 its error level at the top quality, ``accelir.error_level``, shaped by the block's own
 reference error curve, ``accelir.reference_error``, reshaped by the restorer's learned
 correction, ``accelir.error_shape``, where one ships; for the other tasks: its group's law
-applied to its coding distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
+applied to its coding distortion, or where a correction ships its group's level plus the
+corrected coding distortion), allocates qualities for one target — bytes, bits per pixel, the size of a plain
 JPEG at a given quality, or a predicted restored PSNR — and writes the block container.
 The container never exceeds a byte budget: if the shared Huffman tables of the final quality
 mix make it larger than the estimate, the budget is tightened and the allocation rerun.
@@ -37,7 +38,7 @@ from accelir.utility_model import UtilityModel
 ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: Changes whenever the same inputs may give different containers (evaluation caches key on it).
 #: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
-#: 3: those curves reshaped by the restorer's ``error_shape`` correction where one ships.
+#: 3: error curves reshaped by the restorer's ``error_shape`` correction where one ships.
 ENCODER_VERSION = 3
 _MAX_REFITS = 8
 #: ``verify=True``: restorations at most, and how far above the target a result may land
@@ -222,7 +223,11 @@ class Encoder:
             else:
                 sse = top[:, None] + (ref - ref[:, -1:])
         else:
-            sse = groups.predict_sse(labels, block_distortions(dct, QUALITY_SET), area)
+            coded = block_distortions(dct, QUALITY_SET)
+            sse = groups.predict_sse(labels, coded, area)
+            if self.utility.shape is not None:  # no reference: the coding distortion reshaped
+                shaped = error_shape.corrected_sse(self.utility.shape, coded, coded, pixels, area)
+                sse = sse[:, -1:] + shaped
         if allocator == "greedy":
             # The paper's group-level search, given this image's exact mean block sizes per group
             # (fairer than the training averages the reference code uses).

@@ -8,7 +8,9 @@ block's *true* group (a perfect QP-NET), each turned into a per-block curve by t
 coded → restored error law (the encoder before version 2); from the argmax group's level
 shaped by the block's bicubic reference error (``accelir.reference_error``: what the encoder
 does for super-resolution since version 2); the same reshaped by the restorer's shipped
-``accelir.error_shape`` correction (version 3; equal to the previous column where none ships);
+``accelir.error_shape`` correction (version 3; equal to the previous column where none ships;
+without a reference — denoising, deblurring — the argmax group's level plus the corrected
+coding distortion);
 and the exact knapsack on the true profiles (the
 oracle). Each
 choice is scored on the true profiles: the restored-PSNR gain over uniform quality. Interactions
@@ -79,8 +81,13 @@ def image_gains(
             if model.shape is not None
             else curves["reference"]
         )
-    else:
+    else:  # no reference: the argmax group's law, or its level plus the corrected distortion
         curves["reference"] = curves["shaped reference"] = curves["argmax group"]
+        if model.shape is not None:
+            shaped = error_shape.corrected_sse(
+                model.shape, coded, coded, profiles.pixels[sel], area
+            )
+            curves["shaped reference"] = curves["argmax group"][:, -1:] + shaped
     out: dict[int, dict[str, float]] = {}
     for q in qualities:
         k = QUALITY_SET.index(q)

@@ -446,3 +446,33 @@ def test_a_shipped_shape_correction_shapes_the_lagrangian_curves(
     Encoder().encode(original, jpeg_quality=70)
     np.testing.assert_allclose(seen[0] - seen[0][:, -1:], refs[-1] - refs[-1][:, -1:])
     assert len(shaped) == 1
+
+
+def test_without_a_reference_the_shipped_correction_reshapes_the_coding_distortion(
+    photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deblurring has no bicubic reference: where a correction ships (MIMO-UNet-26), the
+    allocator sees the group law's top level plus the corrected coding distortion."""
+    from accelir import allocation, error_shape
+    from accelir.codec import rates
+
+    assert utility_model.load("mimo_unet", "deblur", 26).shape is not None
+    shaped, seen, coded = [], [], []
+    real_shape, real_alloc = error_shape.corrected_sse, allocation.allocate_lagrangian
+    real_coded = rates.block_distortions
+    monkeypatch.setattr(
+        error_shape, "corrected_sse", lambda m, r, c, *a: shaped.append((r, c, real_shape(m, r, c, *a))) or shaped[-1][2]
+    )  # fmt: skip
+    monkeypatch.setattr(
+        allocation, "allocate_lagrangian", lambda r, d, b: seen.append(d) or real_alloc(r, d, b)
+    )
+    import accelir.pipeline as pipeline
+
+    monkeypatch.setattr(
+        pipeline, "block_distortions", lambda *a: coded.append(real_coded(*a)) or coded[-1]
+    )
+    image = np.ascontiguousarray(photo[:200, :260])
+    result = Encoder("deblur", "mimo_unet", 26).encode(image, jpeg_quality=70)
+    assert result.nbytes <= result.budget  # type: ignore[operator]
+    assert len(shaped) == 1 and shaped[0][0] is coded[0] and shaped[0][1] is coded[0]
+    np.testing.assert_allclose(seen[0] - seen[0][:, -1:], shaped[0][2])

@@ -20,7 +20,7 @@ from accelir.codec.rates import block_distortions
 from accelir.codec.transform import block_dct
 from accelir.data import cap_size, find_images, load_image
 from accelir.models import zoo
-from accelir.profiles import BLOCK, QUALITY_SET, Profiles, compute_profiles
+from accelir.profiles import BLOCK, QUALITY_SET, Profiles, coded_sse, compute_profiles
 
 console = Console()
 DEFAULT_PROFILES = Path("data/profiles")
@@ -140,8 +140,6 @@ def _curve_png(history: Q.History, direct: Q.History, path: Path, title: str) ->
 def _with_propagation(
     groups: G.UtilityGroups, net: Q.QPNet, train: Profiles, side: np.ndarray | None
 ) -> G.UtilityGroups:
-    from accelir.profiles import coded_sse
-
     labels = Q.predict_groups(net, train.pixels, side)
     return G.fit_propagation(groups, train, coded_sse(train.pixels, train.qualities), labels)
 
@@ -173,11 +171,14 @@ def _with_level(
 
 def _with_shape(
     report: dict, train: Profiles, val: Profiles, inputs: dict[str, tuple[np.ndarray, np.ndarray]],
-    ship: bool | None,
+    ship: bool | None, scale: int,
 ) -> tuple[dict, error_shape.ShapeCorrection | None]:  # fmt: skip
     """``report`` with the error-shape correction's cross-validated and held-out shares of the
     oracle's gain, and the correction when it ships (``ship``: forced either way; ``None``:
-    when cross-validation gains ``SHAPE_MIN_GAIN``)."""
+    when cross-validation gains ``SHAPE_MIN_GAIN``). ``inputs``: per split, the stand-in curves
+    (the bicubic reference for super-resolution, else the coding distortion) and the coding
+    distortion."""
+    stand_in = "the bicubic reference's" if scale > 1 else "the coding distortion's"
     sets = {
         split: error_shape.TrainingSet(ref, coded, p.sse, p.pixels, p.area, p.image, p.rate)
         for (split, (ref, coded)), p in zip(inputs.items(), (train, val), strict=True)
@@ -225,7 +226,7 @@ def _with_shape(
             if ship is None
             else ("forced on" if ship else "forced off"),
             "method": "ensemble of 3 MLPs (33 -> 16 -> 16 -> 12, GELU), log10 ratio of the "
-            "restorer's error increase to the bicubic reference's per quality; accelir.error_shape",
+            f"restorer's error increase to {stand_in} per quality; accelir.error_shape",
             "crossval_reference": as_json(cv_ref),
             "crossval_corrected": as_json(cv_shape),
             "heldout_reference": as_json(held_ref),
@@ -269,7 +270,7 @@ def train_qpnet(
     shape: Annotated[
         bool | None,
         typer.Option(
-            help="Ship the restorer's error-shape correction (super-resolution; default: where "
+            help="Ship the restorer's error-shape correction (default: where "
             "cross-validation on the training photographs says it helps)."
         ),
     ] = None,
@@ -296,6 +297,10 @@ def train_qpnet(
             split: reference_and_coded(p, data, split, task, max_side)
             for p, split in ((train, "train"), (val, "val"))
         }
+    else:  # no reference: the coding distortion is the shape correction's stand-in curve
+        for p, split in ((train, "train"), (val, "val")):
+            coded = coded_sse(p.pixels, p.qualities)
+            inputs[split] = (coded, coded)
     if reference or (shipped is not None and shipped.qpnet.side_inputs):
         side, val_side = (
             reference_error.qpnet_side_inputs(inputs[split][0], p.area)
@@ -307,12 +312,12 @@ def train_qpnet(
         report = shipped.report
         if scale > 1:
             report = _with_level(report, refit, shipped.qpnet, train, val, val_side)
-            report, correction = _with_shape(report, train, val, inputs, shape)
+        report, correction = _with_shape(report, train, val, inputs, shape, scale)
         path = utility_model.save(
             model, task, width, shipped.qpnet, refit, report, shape=correction
         )
         console.print(
-            f"refitted the error laws (and, for super-resolution, the levels and the shape correction) of {path}"
+            f"refitted the error laws, the shape correction (and for super-resolution the levels) of {path}"
         )
         return
     fitted = G.fit_groups(train, groups)
@@ -369,7 +374,7 @@ def train_qpnet(
     fitted = _with_propagation(fitted, net, train, side)
     if scale > 1:
         report = _with_level(report, fitted, net, train, val, val_side)
-        report, correction = _with_shape(report, train, val, inputs, shape)
+    report, correction = _with_shape(report, train, val, inputs, shape, scale)
     path = utility_model.save(model, task, width, net, fitted, report, shape=correction)
     png = figure / f"qpnet_{zoo.model_id(model, task, width)}.png"
     given = " + reference utility" if side is not None else ""
