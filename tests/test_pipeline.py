@@ -400,6 +400,9 @@ def test_profile_and_train_qpnet_commands_ship_a_qpnet_with_the_reference(
         "group",
     }
     assert 0.0 <= shipped.report["side_only_adjacent"] <= 1.0
+    # Two training photographs cannot be cross-validated over 4 folds: no correction, and why.
+    assert shipped.shape is None and not shipped.report["shape"]["shipped"]
+    assert "cross-validation needs 4 training images" in shipped.report["shape"]["rule"]
     assert (tmp_path / "figures" / "qpnet_edsr_sr4_w32.png").exists()
     report = runner.invoke(app, ["eval", "--qpnet-accuracy", "--qpnet-width", "32"])
     assert report.exit_code == 0 and "pixels + reference_utility" in report.output
@@ -407,6 +410,9 @@ def test_profile_and_train_qpnet_commands_ship_a_qpnet_with_the_reference(
     result = runner.invoke(app, [*args, "--max-side", "512", "--no-reference"])
     assert result.exit_code == 0, result.output
     assert utility_model.load("edsr", "sr4", 32, weights).qpnet.side_inputs == 0
+    # Forcing the correction where it cannot be cross-validated is a clear error.
+    result = runner.invoke(app, [*args, "--max-side", "512", "--keep-qpnet", "--shape"])
+    assert result.exit_code != 0 and "cross-validation needs" in result.output
 
 
 def test_a_shipped_shape_correction_shapes_the_lagrangian_curves(
