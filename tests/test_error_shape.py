@@ -130,3 +130,26 @@ def test_block_statistics_match_their_numpy_definitions() -> None:
         axis=1,
     )
     np.testing.assert_allclose(S._block_statistics(pixels), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_the_gate_compares_with_what_the_encoder_uses_without_a_correction() -> None:
+    """``train qpnet``'s gate: against the stand-in curves by default (super-resolution), and
+    against ``without`` curves where given (the group law of tasks without a reference) — a
+    correction that cannot beat the true curves does not ship."""
+    from accelir.cli.profile import _with_shape
+    from accelir.profiles import Profiles
+
+    def profiles(data: S.TrainingSet) -> Profiles:
+        names = tuple(f"i{k}" for k in range(int(data.image.max()) + 1))
+        return Profiles(np.asarray(QUALITY_SET), data.rate, data.sse, data.area, data.pixels,
+                        data.image, names)  # fmt: skip
+
+    train, val = _synthetic(seed=5), _synthetic(n_images=4, seed=6)
+    inputs = {s: (d.reference, d.coded) for s, d in (("train", train), ("val", val))}
+    report, model = _with_shape({}, profiles(train), profiles(val), inputs, None, 4)
+    assert model is not None and report["shape"]["shipped"]
+    assert report["shape"]["crossval_without"] == report["shape"]["crossval_reference"]
+    truth = {s: d.sse - d.sse[:, -1:] for s, d in (("train", train), ("val", val))}
+    report, model = _with_shape({}, profiles(train), profiles(val), inputs, None, 1, truth)
+    assert model is None and not report["shape"]["shipped"]
+    assert report["shape"]["crossval_without"]["70"] > 0.99  # the truth is the oracle's curve
