@@ -34,7 +34,7 @@ Pure functions on arrays; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -231,28 +231,34 @@ def fit(
 
 
 def oracle_shares(
-    data: TrainingSet, curves: np.ndarray, qualities: Sequence[int], all_qualities: Sequence[int]
-) -> dict[int, float]:
-    """{q: the Lagrangian allocator's restored-PSNR gain over uniform quality q, given per-block
-    ``curves``, as a share of the exact knapsack's on the true profiles}, gains averaged over
-    the images of ``data`` first (as docs/results.md reports them)."""
-    gains: dict[int, list[tuple[float, float]]] = {q: [] for q in qualities}
+    data: TrainingSet,
+    curves: Mapping[str, np.ndarray],
+    qualities: Sequence[int],
+    all_qualities: Sequence[int],
+) -> dict[str, dict[int, float]]:
+    """{name: {q: the Lagrangian allocator's restored-PSNR gain over uniform quality q, given
+    the per-block ``curves[name]``, as a share of the exact knapsack's on the true profiles}},
+    gains averaged over the images of ``data`` first (as docs/results.md reports them). The
+    knapsack runs once per image and quality, whatever the number of curves."""
+
+    def gain(uniform: float, sse: np.ndarray, choice: np.ndarray) -> float:
+        return float(10 * np.log10(uniform / allocation.total(sse, choice)))
+
+    ours: dict[str, dict[int, list[float]]] = {name: {q: [] for q in qualities} for name in curves}
+    best: dict[int, list[float]] = {q: [] for q in qualities}
     for i in np.unique(data.image):
         sel = data.image == i
-        rate, sse, n = data.rate[sel], data.sse[sel], int(sel.sum())
+        rate, sse = data.rate[sel], data.sse[sel]
         for q in qualities:
             k = list(all_qualities).index(q)
             budget, uniform = float(rate[:, k].sum()), float(sse[:, k].sum())
-            ours = allocation.allocate_lagrangian(rate, curves[sel], budget)
-            best = allocation.allocate_knapsack(rate, sse, budget)
-            gains[q].append(
-                (
-                    10 * np.log10(uniform / sse[np.arange(n), ours].sum()),
-                    10 * np.log10(uniform / sse[np.arange(n), best].sum()),
-                )
-            )
+            best[q].append(gain(uniform, sse, allocation.allocate_knapsack(rate, sse, budget)))
+            for name, c in curves.items():
+                choice = allocation.allocate_lagrangian(rate, c[sel], budget)
+                ours[name][q].append(gain(uniform, sse, choice))
     return {
-        q: float(np.mean([g[0] for g in v]) / np.mean([g[1] for g in v])) for q, v in gains.items()
+        name: {q: float(np.mean(v[q]) / np.mean(best[q])) for q in qualities}
+        for name, v in ours.items()
     }
 
 
@@ -261,13 +267,14 @@ def cross_validated_shares(
     qualities: Sequence[int],
     all_qualities: Sequence[int],
     *,
+    also: Mapping[str, np.ndarray] | None = None,
     folds: int = FOLDS,
     seed: int = 0,
     on_fold: Callable[[int], None] | None = None,
-) -> tuple[dict[int, float], dict[int, float]]:
-    """({q: share} with the reference curves, {q: share} with the correction) over the images of
-    ``data``, each image's blocks predicted by a correction fitted on the other folds' images
-    (images dealt to ``folds`` folds in order)."""
+) -> dict[str, dict[int, float]]:
+    """``oracle_shares`` over the images of ``data`` of ``"reference"`` (the stand-in curves),
+    ``"corrected"`` (each image's blocks predicted by a correction fitted on the other folds'
+    images; images dealt to ``folds`` folds in order) and any curves in ``also``."""
     images = np.unique(data.image)
     if len(images) < folds:
         raise ValueError(f"cross-validation over {folds} folds needs at least {folds} images")
@@ -279,8 +286,9 @@ def cross_validated_shares(
         corrected[held] = corrected_sse(model, part.reference, part.coded, part.pixels, part.area)
         if on_fold is not None:
             on_fold(f + 1)
-    reference = data.reference - data.reference[:, -1:]
-    return (
-        oracle_shares(data, reference, qualities, all_qualities),
-        oracle_shares(data, corrected, qualities, all_qualities),
-    )
+    curves = {
+        "reference": data.reference - data.reference[:, -1:],
+        "corrected": corrected,
+        **(also or {}),
+    }
+    return oracle_shares(data, curves, qualities, all_qualities)

@@ -17,6 +17,7 @@ from typing import Any
 
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from torch.nn import Module
 
 from accelir.error_level import LevelModel
 from accelir.error_shape import ShapeCorrection
@@ -54,17 +55,18 @@ def save(
     if shape is None:
         shape_file.unlink(missing_ok=True)
     else:
-        state = {k: v.detach().cpu().float().contiguous() for k, v in shape.state_dict().items()}
         meta = {"members": str(len(shape.members)), "hidden": str(shape.hidden)}
-        save_file(state, str(shape_file), metadata=meta)
-        shape_file.chmod(0o644)
-    save_file(
-        {k: v.detach().cpu().float().contiguous() for k, v in qpnet.state_dict().items()},
-        str(weights),
-    )
-    weights.chmod(0o644)
+        _save_module(shape, shape_file, meta)
+    _save_module(qpnet, weights)
     card.write_text(json.dumps({"groups": groups.to_dict(), **report}, indent=1) + "\n")
     return weights
+
+
+def _save_module(module: Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """``module``'s state as float32 safetensors at ``path``, readable by everyone."""
+    state = {k: v.detach().cpu().float().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(path), metadata=metadata)
+    path.chmod(0o644)
 
 
 def available(name: str, task: str, width: int, directory: Path | None = None) -> bool:

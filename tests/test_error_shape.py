@@ -64,8 +64,8 @@ def test_fit_learns_a_per_block_ratio_and_the_allocator_gains() -> None:
     ratio = out[:, mid].sum(axis=1) / truth[:, mid].sum(axis=1)
     assert np.median(np.abs(np.log2(ratio))) < 0.5  # within √2 of the truth for most blocks
     reference = held.reference - held.reference[:, -1:]
-    plain = S.oracle_shares(held, reference, (50, 70), QUALITY_SET)
-    corrected = S.oracle_shares(held, out, (50, 70), QUALITY_SET)
+    shares = S.oracle_shares(held, {"plain": reference, "corrected": out}, (50, 70), QUALITY_SET)
+    plain, corrected = shares["plain"], shares["corrected"]
     assert all(corrected[q] > plain[q] + 0.05 for q in (50, 70)), (plain, corrected)
     assert all(corrected[q] <= 1.0 + 1e-9 for q in (50, 70))
 
@@ -73,11 +73,14 @@ def test_fit_learns_a_per_block_ratio_and_the_allocator_gains() -> None:
 def test_cross_validation_scores_both_and_needs_enough_images() -> None:
     data = _synthetic(n_images=4, per_image=30, seed=3)
     folds_seen = []
-    reference, corrected = S.cross_validated_shares(
-        data, (70,), QUALITY_SET, on_fold=folds_seen.append
+    truth = data.sse - data.sse[:, -1:]
+    shares = S.cross_validated_shares(
+        data, (70,), QUALITY_SET, also={"truth": truth}, on_fold=folds_seen.append
     )
     assert folds_seen == [1, 2, 3, 4]
-    assert corrected[70] > reference[70]
+    assert shares["corrected"][70] > shares["reference"][70]
+    # Curves scored alongside: the true curves reach the oracle (the Lagrangian's hull aside).
+    assert shares["truth"][70] > 0.99
     with pytest.raises(ValueError, match="at least 4 images"):
         S.cross_validated_shares(_synthetic(n_images=3), (70,), QUALITY_SET)
     with pytest.raises(ValueError, match="at least"):

@@ -210,29 +210,28 @@ def _with_shape(
     console.print(
         f"error-shape correction: {error_shape.FOLDS}-fold cross-validation on the training photographs ..."
     )
-    cv_ref, cv_shape = error_shape.cross_validated_shares(
-        sets["train"], SHAPE_QUALITIES, QUALITY_SET,
+    extra = {} if without is None else {"without": without["train"]}
+    cv = error_shape.cross_validated_shares(
+        sets["train"], SHAPE_QUALITIES, QUALITY_SET, also=extra,
         on_fold=lambda f: console.print(f"  fold {f}/{error_shape.FOLDS}"),
     )  # fmt: skip
     model = error_shape.fit(sets["train"])
     v = sets["val"]
-    held_ref = error_shape.oracle_shares(
-        v, v.reference - v.reference[:, -1:], SHAPE_QUALITIES, QUALITY_SET
-    )
-    if without is None:
-        cv_without, held_without = cv_ref, held_ref
+    held_curves = {
+        "reference": v.reference - v.reference[:, -1:],
+        "corrected": error_shape.corrected_sse(model, v.reference, v.coded, v.pixels, v.area),
+    }
+    if without is not None:
+        held_curves["without"] = without["val"]
+    held = error_shape.oracle_shares(v, held_curves, SHAPE_QUALITIES, QUALITY_SET)
+    if without is None:  # super-resolution: without a correction the encoder uses the stand-in
+        cv["without"], held["without"] = cv["reference"], held["reference"]
         described = "the stand-in curves (bicubic reference)"
     else:
-        cv_without, held_without = (
-            error_shape.oracle_shares(sets[split], without[split], SHAPE_QUALITIES, QUALITY_SET)
-            for split in ("train", "val")
-        )
         described = "QP-NET's group law (fitted on all training photographs: in-sample on train)"
+    cv_ref, cv_without, cv_shape = cv["reference"], cv["without"], cv["corrected"]
+    held_ref, held_without, held_shape = held["reference"], held["without"], held["corrected"]
     gain = float(np.mean([cv_shape[q] - cv_without[q] for q in SHAPE_QUALITIES]))
-    held_shape = error_shape.oracle_shares(
-        v, error_shape.corrected_sse(model, v.reference, v.coded, v.pixels, v.area),
-        SHAPE_QUALITIES, QUALITY_SET,
-    )  # fmt: skip
     shipped = gain >= SHAPE_MIN_GAIN if ship is None else ship
     fmt = lambda d: " / ".join(f"{100 * d[q]:.1f}" for q in SHAPE_QUALITIES)  # noqa: E731
     console.print(
