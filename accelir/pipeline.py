@@ -39,7 +39,8 @@ ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: Changes whenever the same inputs may give different containers (evaluation caches key on it).
 #: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
 #: 3: error curves reshaped by the restorer's ``error_shape`` correction where one ships.
-ENCODER_VERSION = 3
+#: 4: container version 2 (edge blocks code only their visible MCUs: new rates and bytes).
+ENCODER_VERSION = 4
 _MAX_REFITS = 8
 #: ``verify=True``: restorations at most, and how far above the target a result may land
 #: before the search stops early (dB).

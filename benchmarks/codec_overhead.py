@@ -40,13 +40,17 @@ def decompose(image: np.ndarray, quality: int) -> dict[str, float]:
         + 2
     )
 
-    coefs = transform.forward(image, np.full(grid, quality), layout)
+    dct = transform.block_dct(image, layout)
+    coefs = transform.quantise(dct, np.full(grid, quality))
     comps = layout.unit_components()
-    counts = entropy.count_symbols(coefs, comps)
+    counts = entropy.count_symbols(coefs, comps, dct.absent)
     lengths = np.stack([optimal_table(c).lengths for c in counts])
-    per_block = entropy.segment_bits(coefs, comps, lengths)
+    per_block = entropy.segment_bits(coefs, comps, dct.absent, lengths)
     chained = entropy.segment_bits(
-        coefs.reshape(1, -1, 64), np.tile(comps, coefs.shape[0]), lengths
+        coefs.reshape(1, -1, 64),
+        np.tile(comps, coefs.shape[0]),
+        dct.absent.reshape(1, -1),
+        lengths,
     )
     padding = float(np.sum(-per_block % 8)) / 8
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,7 +100,9 @@ def test_standard_tables_are_valid_and_not_smaller(small_photo: np.ndarray) -> N
     assert np.abs(codec.decode(standard).astype(int) - codec.decode(optimized)).max() == 0
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (37, 53), (64, 64), (65, 33)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 40), (37, 53), (64, 64), (65, 33), (40, 3), (70, 2), (34, 66)]
+)
 def test_any_size(shape: tuple[int, int]) -> None:
     image = np.random.default_rng(1).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     q = _random_qualities(Layout().grid(*shape))
@@ -132,9 +135,46 @@ def test_block_jpeg_is_a_baseline_jpeg(small_photo: np.ndarray) -> None:
     jpeg = codec.block_jpeg(data, 3, 4)
     assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9" and b"\xff\xc0" in jpeg
     im = Image.open(io.BytesIO(jpeg))
-    assert im.format == "JPEG" and im.size == (32, 32) and im.mode == "RGB"
+    # the corner block of 140×100 shows its visible 12×4 pixels; an inner block is whole
+    assert im.format == "JPEG" and im.size == (12, 4) and im.mode == "RGB"
+    assert np.array_equal(np.asarray(im), codec.decode(data)[96:, 128:])
+    assert Image.open(io.BytesIO(codec.block_jpeg(data, 2, 3))).size == (32, 32)
+    assert codec.info(data).block_shape(3, 0) == (4, 32)
     with pytest.raises(IndexError):
         codec.block_jpeg(data, 4, 0)
+
+
+def test_edge_blocks_code_only_their_visible_part(photo: np.ndarray) -> None:
+    """A bottom row 16 pixels high codes one row of MCUs: fewer bytes than the same pixels
+    padded to the whole block, which is what version 1 coded."""
+    image = np.ascontiguousarray(photo[:48, :96])
+    padded = np.concatenate([image, np.repeat(image[-1:], 16, axis=0)])
+    q = np.full((2, 3), 50)
+    trimmed, whole = (  # Annex K tables: the same codes for both
+        codec.info(codec.encode(x, q, huffman_tables="standard")) for x in (image, padded)
+    )
+    assert np.array_equal(trimmed.lengths[0], whole.lengths[0])
+    assert np.all(trimmed.lengths[1] < whole.lengths[1])
+    assert trimmed.version == codec.container.VERSION == 2
+
+
+@pytest.mark.parametrize("name", ["v1_b32_420", "v1_b16_444"])
+def test_version_1_containers_still_decode(name: str) -> None:
+    """Containers written before edge blocks were trimmed (version 1: edge blocks coded whole)
+    decode to the pixels they decoded to then, by every route (fixtures made on 2026-11-28)."""
+    fixtures = Path(__file__).parent / "fixtures"
+    data = (fixtures / f"{name}.air").read_bytes()
+    meta = codec.info(data)
+    assert meta.version == 1 and meta.coded_edges() == (meta.block, meta.block)
+    expected = np.asarray(Image.open(fixtures / f"{name}_decoded.png"))
+    for engine in codec.ENGINES:
+        assert np.array_equal(codec.decode(data, engine=engine), expected)
+    if codec.SEAMLESS:
+        seamless = np.asarray(Image.open(fixtures / f"{name}_seamless.png"))
+        assert np.array_equal(codec.decode(data, seamless=True), seamless)
+    corner = Image.open(io.BytesIO(codec.block_jpeg(data, meta.rows - 1, meta.cols - 1)))
+    assert corner.size == (meta.block, meta.block)
+    assert np.abs(_pasted_blocks(data).astype(int) - expected).max() <= 1
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def test_fused_block_rates_equal_the_step_by_step_path(
     size: tuple[int, int], subsampling: str
 ) -> None:
     """``block_rates`` (one compiled pass) counts exactly the bits of quantise → count symbols →
-    code lengths → segment bits, hidden units included."""
+    code lengths → segment bits, hidden and absent units included."""
     from accelir.codec import entropy
     from accelir.codec.layout import Layout
     from accelir.codec.rates import STUFFING_RATE, block_rates
@@ -58,7 +58,7 @@ def test_fused_block_rates_equal_the_step_by_step_path(
     fused = block_rates(dct, qualities)
     for k, q in enumerate(qualities):
         coefs = quantise(dct, np.full(dct.grid, q))
-        counts = entropy.count_symbols(coefs, comps)
+        counts = entropy.count_symbols(coefs, comps, dct.absent)
         lengths = np.stack([code_lengths(c) for c in counts])
-        bits = entropy.segment_bits(coefs, comps, lengths)
+        bits = entropy.segment_bits(coefs, comps, dct.absent, lengths)
         np.testing.assert_array_equal(fused[:, k], np.ceil(bits / 8) * (1 + STUFFING_RATE))

@@ -108,7 +108,7 @@ def encode_dct(
     q = _check_qualities(qualities, layout.grid(h, w))
     coefs = transform.quantise(dct, q)
     comps = layout.unit_components()
-    counts = entropy.count_symbols(coefs, comps)
+    counts = entropy.count_symbols(coefs, comps, dct.absent)
     tables = (
         tuple(optimal_table(c) for c in counts)
         if huffman_tables == "optimized"
@@ -120,7 +120,7 @@ def encode_dct(
     # Worst case: every byte stuffed, plus one padding byte per block.
     out = np.empty(2 * (bits // 8 + q.size + 1), dtype=np.uint8)
     lengths = np.empty(q.size, dtype=np.int64)
-    n = entropy.write_segments(coefs, comps, code_lengths, codes, out, lengths)
+    n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
     stored = None if huffman_tables == "standard" else tables
     return write(layout, w, h, q, stored, lengths.reshape(q.shape), out[:n].tobytes())
 
@@ -144,15 +144,17 @@ def info(data: bytes, *, limits: Limits | None = None) -> ContainerInfo:
 
 
 def block_jpeg(data: bytes, row: int, col: int, *, limits: Limits | None = None) -> bytes:
-    """Block (row, col) as a standalone baseline JPEG (block × block pixels; blocks on the right
-    and bottom edges include the replicated padding that ``decode`` crops)."""
+    """Block (row, col) as a standalone baseline JPEG: block × block pixels, or the visible part
+    of blocks on the right and bottom edges (containers of version 1 show those whole, with
+    the replicated padding that ``decode`` crops)."""
     parsed = _parsed(data, limits)
     meta = parsed.info
     if not (isinstance(row, int | np.integer) and isinstance(col, int | np.integer)):
         raise TypeError("row and col must be integers")
     start, end = meta.block_range(int(row), int(col))
     q = int(meta.quality_map[row, col])
-    return block_header(q, meta.layout, parsed.tables) + parsed.data[start:end] + EOI
+    shape = meta.block_shape(int(row), int(col))
+    return block_header(q, meta.layout, parsed.tables, shape) + parsed.data[start:end] + EOI
 
 
 def decode_for_restoration(data: bytes, *, limits: Limits | None = None) -> np.ndarray:

@@ -6,8 +6,9 @@
  * edges, YCbCr -> RGB. Decoding 500 tiny JPEGs one by one spends most of its time setting up
  * libjpeg per image (Huffman lookup tables, buffers), so this module decodes a *strip* instead:
  *
- *   All blocks that share a quality are stacked into one block-wide abbreviated JPEG whose
- *   restart interval is one block. A container's segments are byte-aligned entropy-coded
+ *   All blocks that share a quality (and a shape: the bottom row and right column of a container
+ *   of version 2 code only their visible part) are stacked into one block-wide abbreviated JPEG
+ *   whose restart interval is one block. A container's segments are byte-aligned entropy-coded
  *   segments that start with a DC prediction of zero, which is exactly what follows a restart
  *   marker, so the strip is the segments joined by RSTn markers: no re-encoding. libjpeg returns
  *   the strip's raw Y, Cb and Cr planes (``raw_data_out``), and the chroma upsampling and colour
@@ -21,7 +22,7 @@
  * can decode).
  *
  * decode_blocks(data, tables, quant, quant_of_block, offsets, lengths, out, rows, cols, block,
- *               h_factor)
+ *               h_factor, last_height, last_width)
  *   data             bytes-like: the container's entropy-coded segments
  *   tables           bytes: SOI, DHT (the container's shared tables), EOI
  *   quant            uint16 buffer (n, 2, 64): luma and chroma tables in natural order
@@ -29,6 +30,8 @@
  *   offsets, lengths int64 buffers (rows*cols): each block's segment inside data
  *   out              writable C-contiguous uint8 buffer of (rows*block) x (cols*block) x 3
  *   h_factor         2 for 4:2:0, 1 for 4:4:4
+ *   last_height      coded height of the last row's blocks (1..block; block for version 1)
+ *   last_width       coded width of the last column's blocks (1..block)
  * Raises ValueError("block (r, c): ...") on corrupt data. The GIL is released while decoding.
  */
 #define PY_SSIZE_T_CLEAN
@@ -98,6 +101,12 @@ static void upsample_row(const unsigned char *near, const unsigned char *far, in
     }
 }
 
+/* libjpeg upsamples a chroma plane of at most 2 samples per row by replication ("box"), not by
+ * the triangle filter (jdsample.c: fancy only when downsampled_width > 2). */
+static void box_row(const unsigned char *in, int n, int32_t *out) {
+    for (int c = 0; c < n; c++) out[2 * c] = out[2 * c + 1] = in[c];
+}
+
 VECTORISED
 static void convert_row(const unsigned char *y, const int32_t *cb, const int32_t *cr, int b,
                         unsigned char *rgb) {
@@ -116,24 +125,33 @@ static void convert_row(const unsigned char *y, const int32_t *cb, const int32_t
     }
 }
 
-/* One block's planes (Y: b x b; Cb, Cr: b/h x b/h) to RGB at ``dst`` (row stride in bytes). */
+/* One block's planes (Y with row stride ``ys``, Cb and Cr with ``cs``) to its ``th`` x ``tw``
+ * RGB pixels at ``dst`` (row stride in bytes); chroma edges (ceil(th / h) x ceil(tw / h)
+ * samples) are replicated, as libjpeg does at the edges of an image of that size. */
 static void block_to_rgb(const unsigned char *y, const unsigned char *cb, const unsigned char *cr,
-                         int b, int h, unsigned char *dst, Py_ssize_t stride) {
+                         int ys, int cs, int th, int tw, int h, unsigned char *dst,
+                         Py_ssize_t stride) {
     int32_t cb_row[MAX_BLOCK], cr_row[MAX_BLOCK], sum[MAX_BLOCK / 2 + 2];
-    const int n = b / h;
-    for (int r = 0; r < b; r++) {
+    const int rows = (th + h - 1) / h, cols = (tw + h - 1) / h;
+    for (int r = 0; r < th; r++) {
         if (h == 2) {
             const int near = r >> 1;
-            const int far = (r & 1) ? (near + 1 < n ? near + 1 : n - 1) : (near > 0 ? near - 1 : 0);
-            upsample_row(cb + near * n, cb + far * n, n, sum, cb_row);
-            upsample_row(cr + near * n, cr + far * n, n, sum, cr_row);
+            const int far =
+                (r & 1) ? (near + 1 < rows ? near + 1 : rows - 1) : (near > 0 ? near - 1 : 0);
+            if (cols > 2) {
+                upsample_row(cb + near * cs, cb + far * cs, cols, sum, cb_row);
+                upsample_row(cr + near * cs, cr + far * cs, cols, sum, cr_row);
+            } else {
+                box_row(cb + near * cs, cols, cb_row);
+                box_row(cr + near * cs, cols, cr_row);
+            }
         } else {
-            for (int x = 0; x < b; x++) {
-                cb_row[x] = cb[r * b + x];
-                cr_row[x] = cr[r * b + x];
+            for (int x = 0; x < tw; x++) {
+                cb_row[x] = cb[r * cs + x];
+                cr_row[x] = cr[r * cs + x];
             }
         }
-        convert_row(y + r * b, cb_row, cr_row, b, dst + r * stride);
+        convert_row(y + r * ys, cb_row, cr_row, tw, dst + r * stride);
     }
 }
 
@@ -154,8 +172,13 @@ static int image_to_rgb(const unsigned char *y, const unsigned char *cb, const u
             const Py_ssize_t near = r >> 1;
             const Py_ssize_t far = (r & 1) ? (near + 1 < ch ? near + 1 : ch - 1)
                                            : (near > 0 ? near - 1 : 0);
-            upsample_row(cb + near * cstride, cb + far * cstride, (int)cw, sum, cb_row);
-            upsample_row(cr + near * cstride, cr + far * cstride, (int)cw, sum, cr_row);
+            if (cw > 2) {
+                upsample_row(cb + near * cstride, cb + far * cstride, (int)cw, sum, cb_row);
+                upsample_row(cr + near * cstride, cr + far * cstride, (int)cw, sum, cr_row);
+            } else {
+                box_row(cb + near * cstride, (int)cw, cb_row);
+                box_row(cr + near * cstride, (int)cw, cr_row);
+            }
         } else {
             for (Py_ssize_t x = 0; x < width; x++) {
                 cb_row[x] = cb[r * cstride + x];
@@ -179,15 +202,15 @@ static unsigned char *put16(unsigned char *p, unsigned v) {
     return p + 2;
 }
 
-/* SOI, SOF0 (width b, the given height, 3 components), DRI when restart > 0, SOS. */
-static size_t write_headers(unsigned char *p0, int b, int height, int h, int restart) {
+/* SOI, SOF0 (the given width and height, 3 components), DRI when restart > 0, SOS. */
+static size_t write_headers(unsigned char *p0, int width, int height, int h, int restart) {
     unsigned char *p = p0;
     *p++ = 0xFF, *p++ = 0xD8;
     *p++ = 0xFF, *p++ = 0xC0;
     p = put16(p, 17);
     *p++ = 8;
     p = put16(p, (unsigned)height);
-    p = put16(p, (unsigned)b);
+    p = put16(p, (unsigned)width);
     *p++ = 3;
     *p++ = 1, *p++ = (unsigned char)((h << 4) | h), *p++ = 0;
     *p++ = 2, *p++ = 0x11, *p++ = 1;
@@ -219,8 +242,9 @@ typedef struct {
     const uint16_t *quant;
     const int64_t *offsets, *lengths;
     unsigned char *out;
-    Py_ssize_t cols, stride;
+    Py_ssize_t rows, cols, stride;
     int b, h;
+    int last_h, last_w; /* coded size of the last row's / last column's blocks */
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
     /* seamless mode: the whole grid's planes (Y: rows*b x cols*b, chroma: rows*b/h x cols*b/h),
@@ -228,18 +252,28 @@ typedef struct {
     unsigned char *yplane, *cbplane, *crplane;
 } Job;
 
-/* Copy one block's planes into the whole grid's planes. */
+/* Copy the coded ``th`` x ``tw`` part of one block's planes (row strides ``ys``, ``cs``) into
+ * the whole grid's planes. */
 static void store_planes(const Job *job, Py_ssize_t i, const unsigned char *yp,
-                         const unsigned char *cbp, const unsigned char *crp) {
-    const int b = job->b, c = b / job->h;
+                         const unsigned char *cbp, const unsigned char *crp, int ys, int cs,
+                         int th, int tw) {
+    const int b = job->b, h = job->h, c = b / h;
+    const int crows = (th + h - 1) / h, ccols = (tw + h - 1) / h;
     const Py_ssize_t ystride = job->cols * b, cstride = job->cols * c;
     unsigned char *ydst = job->yplane + (i / job->cols) * b * ystride + (i % job->cols) * b;
     const Py_ssize_t coff = (i / job->cols) * c * cstride + (i % job->cols) * c;
-    for (int r = 0; r < b; r++) memcpy(ydst + r * ystride, yp + r * b, (size_t)b);
-    for (int r = 0; r < c; r++) {
-        memcpy(job->cbplane + coff + r * cstride, cbp + r * c, (size_t)c);
-        memcpy(job->crplane + coff + r * cstride, crp + r * c, (size_t)c);
+    for (int r = 0; r < th; r++) memcpy(ydst + r * ystride, yp + r * ys, (size_t)tw);
+    for (int r = 0; r < crows; r++) {
+        memcpy(job->cbplane + coff + r * cstride, cbp + r * cs, (size_t)ccols);
+        memcpy(job->crplane + coff + r * cstride, crp + r * cs, (size_t)ccols);
     }
+}
+
+/* Shape class of block i: bit 0 set in the last row when it is cut short, bit 1 in the last
+ * column. Blocks of one class and quality share a strip. */
+static int shape_class(const Job *job, Py_ssize_t i) {
+    return ((i / job->cols == job->rows - 1 && job->last_h < job->b) ? 1 : 0) |
+           ((i % job->cols == job->cols - 1 && job->last_w < job->b) ? 2 : 0);
 }
 
 static void set_quant(struct jpeg_decompress_struct *cinfo, const uint16_t *q) {
@@ -252,20 +286,26 @@ static unsigned char *block_origin(const Job *job, Py_ssize_t i) {
     return job->out + (i / job->cols) * job->b * job->stride + (i % job->cols) * job->b * 3;
 }
 
-/* Blocks ``idx[0..n)`` (all of one quality) as one strip. Returns 0, or -1 (then nothing is
- * promised about the blocks' pixels). */
+/* Blocks ``idx[0..n)`` (all of one quality and shape class) as one strip. Returns 0, or -1
+ * (then nothing is promised about the blocks' pixels). */
 static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant_index) {
     struct jpeg_decompress_struct *cinfo = job->cinfo;
-    const int b = job->b, h = job->h, cb_side = b / h;
-    const int mcus_per_block = (b / (8 * h)) * (b / (8 * h));
+    const int b = job->b, h = job->h, mcu = 8 * h, cls = shape_class(job, idx[0]);
+    const int th = (cls & 1) ? job->last_h : b, tw = (cls & 2) ? job->last_w : b;
+    /* each block fills whole MCUs of the strip: sh x sw luma samples */
+    const int sh = (th + mcu - 1) / mcu * mcu, sw = (tw + mcu - 1) / mcu * mcu, cw = sw / h;
+    const int mcus_per_block = (sh / mcu) * (sw / mcu);
     if (setjmp(job->err->jump)) {
         jpeg_abort_decompress(cinfo);
         return -1;
     }
     set_quant(cinfo, job->quant + (size_t)quant_index * 128);
-    /* no DRI for a single block: libjpeg counts bits left in its buffer at a restart as
-     * extraneous data, but not at EOI, and a one-block strip must be the standalone scan */
-    size_t len = write_headers(job->scratch, b, (int)(b * n), h, n > 1 ? mcus_per_block : 0);
+    /* The strip is tw wide and (n - 1) * sh + th high, so a one-block strip is exactly the
+     * block's standalone JPEG; no DRI for it: libjpeg counts bits left in its buffer at a
+     * restart as extraneous data, but not at EOI, and a one-block strip must be the standalone
+     * scan */
+    size_t len = write_headers(job->scratch, tw, (int)(sh * (n - 1) + th), h,
+                               n > 1 ? mcus_per_block : 0);
     for (Py_ssize_t k = 0; k < n; k++) {
         memcpy(job->scratch + len, job->data + job->offsets[idx[k]], (size_t)job->lengths[idx[k]]);
         len += (size_t)job->lengths[idx[k]];
@@ -281,16 +321,16 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
     cinfo->dct_method = JDCT_ISLOW;
     jpeg_start_decompress(cinfo);
 
-    const int lines = 8 * h; /* luma rows per iMCU row */
-    unsigned char *yp = job->planes, *cbp = yp + b * b, *crp = cbp + cb_side * cb_side;
+    const int lines = mcu; /* luma rows per iMCU row */
+    unsigned char *yp = job->planes, *cbp = yp + sw * sh, *crp = cbp + cw * (sh / h);
     JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
     JSAMPARRAY image[3] = {yrows, cbrows, crrows};
     for (Py_ssize_t k = 0; k < n; k++) {
-        for (int top = 0; top < b; top += lines) {
-            for (int r = 0; r < lines; r++) yrows[r] = yp + (top + r) * b;
+        for (int top = 0; top < sh; top += lines) {
+            for (int r = 0; r < lines; r++) yrows[r] = yp + (top + r) * sw;
             for (int r = 0; r < 8; r++) {
-                cbrows[r] = cbp + (top / h + r) * cb_side;
-                crrows[r] = crp + (top / h + r) * cb_side;
+                cbrows[r] = cbp + (top / h + r) * cw;
+                crrows[r] = crp + (top / h + r) * cw;
             }
             if (jpeg_read_raw_data(cinfo, image, (JDIMENSION)lines) != (JDIMENSION)lines) {
                 snprintf(job->err->message, sizeof job->err->message, "short strip");
@@ -299,9 +339,9 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
             }
         }
         if (job->yplane) {
-            store_planes(job, idx[k], yp, cbp, crp);
+            store_planes(job, idx[k], yp, cbp, crp, sw, cw, th, tw);
         } else {
-            block_to_rgb(yp, cbp, crp, b, h, block_origin(job, idx[k]), job->stride);
+            block_to_rgb(yp, cbp, crp, sw, cw, th, tw, h, block_origin(job, idx[k]), job->stride);
         }
     }
     jpeg_finish_decompress(cinfo);
@@ -312,26 +352,31 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
 static Py_ssize_t decode_all(Job *job, const int32_t *quant_of_block, Py_ssize_t nq,
                              Py_ssize_t nblocks, Py_ssize_t *order) {
     const Py_ssize_t per_strip = MAX_STRIP_HEIGHT / job->b;
-    /* order: block indices grouped by quality, raster order within a group (counting sort) */
-    Py_ssize_t *start = calloc((size_t)nq + 1, sizeof *start);
+    /* order: block indices grouped by (quality, shape class), raster order within a group
+     * (counting sort) */
+    const Py_ssize_t ngroups = 4 * nq;
+    Py_ssize_t *start = calloc((size_t)ngroups + 1, sizeof *start);
     if (!start) {
         snprintf(job->err->message, sizeof job->err->message, "out of memory");
         return 0;
     }
-    for (Py_ssize_t i = 0; i < nblocks; i++) start[quant_of_block[i] + 1]++;
-    for (Py_ssize_t q = 0; q < nq; q++) start[q + 1] += start[q];
-    for (Py_ssize_t i = 0; i < nblocks; i++) order[start[quant_of_block[i]]++] = i;
+#define GROUP(i) (4 * (Py_ssize_t)quant_of_block[i] + shape_class(job, i))
+    for (Py_ssize_t i = 0; i < nblocks; i++) start[GROUP(i) + 1]++;
+    for (Py_ssize_t g = 0; g < ngroups; g++) start[g + 1] += start[g];
+    for (Py_ssize_t i = 0; i < nblocks; i++) order[start[GROUP(i)]++] = i;
+#undef GROUP
     Py_ssize_t lo = 0;
     Py_ssize_t failed = -1;
-    for (Py_ssize_t q = 0; q < nq && failed < 0; q++) {
-        Py_ssize_t hi = start[q]; /* after the fill above, start[q] is the end of group q */
+    for (Py_ssize_t g = 0; g < ngroups && failed < 0; g++) {
+        const int q = (int)(g / 4);
+        Py_ssize_t hi = start[g]; /* after the fill above, start[g] is the end of group g */
         for (Py_ssize_t s = lo; s < hi && failed < 0; s += per_strip) {
             Py_ssize_t n = hi - s < per_strip ? hi - s : per_strip;
-            if (decode_strip(job, order + s, n, (int)q) == 0) continue;
+            if (decode_strip(job, order + s, n, q) == 0) continue;
             __atomic_fetch_add(&strip_fallbacks, 1, __ATOMIC_RELAXED);
             for (Py_ssize_t k = 0; k < n; k++) { /* find the culprit the way anyone would */
                 /* a one-block strip has no restart marker: it is the standalone scan */
-                if (decode_strip(job, order + s + k, 1, (int)q) != 0) {
+                if (decode_strip(job, order + s + k, 1, q) != 0) {
                     failed = order[s + k];
                     break;
                 }
@@ -384,13 +429,15 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
 static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     PyObject *data_obj, *tables_obj, *quant_obj, *qob_obj, *off_obj, *len_obj, *out_obj;
     Py_ssize_t rows, cols;
-    int block, h;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
-                          &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h)) {
+    int block, h, last_h, last_w;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnniiii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
+                          &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h, &last_h,
+                          &last_w)) {
         return NULL;
     }
     if (rows <= 0 || cols <= 0 || (block != 16 && block != 32 && block != 64) ||
-        (h != 1 && h != 2) || rows > (1 << 20) / block || cols > (1 << 20) / block) {
+        (h != 1 && h != 2) || rows > (1 << 20) / block || cols > (1 << 20) / block ||
+        last_h < 1 || last_h > block || last_w < 1 || last_w > block) {
         return PyErr_Format(PyExc_ValueError, "bad grid %zd x %zd of %d-pixel blocks (h=%d)",
                             rows, cols, block, h);
     }
@@ -471,8 +518,11 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
         goto done;
     }
     jpeg_create_decompress(&cinfo);
-    Job job = {&cinfo, &err, data.buf, quantv, offv, lenv, out.buf, cols,
-               cols * block * 3, block, h, scratch, planes, ybuf.buf, cbbuf.buf, crbuf.buf};
+    Job job = {.cinfo = &cinfo, .err = &err, .data = data.buf, .quant = quantv,
+               .offsets = offv, .lengths = lenv, .out = out.buf, .rows = rows, .cols = cols,
+               .stride = cols * block * 3, .b = block, .h = h, .last_h = last_h,
+               .last_w = last_w, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
+               .cbplane = cbbuf.buf, .crplane = crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
     if (load_tables(&cinfo, &err, tables.buf, (size_t)tables.len) == 0) {

@@ -24,7 +24,10 @@ from accelir.codec.layout import Layout
 from accelir.codec.tables import STD_TABLES
 
 MAGIC = b"AIRC"
-VERSION = 1
+#: Written by ``write``. Version 1 coded edge blocks whole (padded area included); version 2
+#: codes only the MCUs that cover an edge block's visible part. Both are read.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _FLAG_444 = 0x01
 _FLAG_STANDARD_TABLES = 0x02
 _KNOWN_FLAGS = _FLAG_444 | _FLAG_STANDARD_TABLES
@@ -78,6 +81,24 @@ class ContainerInfo:
     @property
     def layout(self) -> Layout:
         return Layout(self.block, self.subsampling)
+
+    def coded_edges(self) -> tuple[int, int]:
+        """(height of the bottom row of blocks, width of the right column) as their segments code
+        them and their standalone JPEGs declare: the visible size from version 2 on, the whole
+        block in version 1."""
+        if self.version < 2:
+            return self.block, self.block
+        return self.layout.edge_extents(self.height, self.width)
+
+    def block_shape(self, row: int, col: int) -> tuple[int, int]:
+        """(height, width) of block (row, col)'s standalone JPEG."""
+        if not (0 <= row < self.rows and 0 <= col < self.cols):
+            raise IndexError(f"block ({row}, {col}) outside the {self.rows}×{self.cols} grid")
+        last_h, last_w = self.coded_edges()
+        return (
+            last_h if row == self.rows - 1 else self.block,
+            last_w if col == self.cols - 1 else self.block,
+        )
 
     def block_range(self, row: int, col: int) -> tuple[int, int]:
         """[start, end) of a block's segment inside the container, for HTTP range requests."""
@@ -306,7 +327,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     if r.take(4, "magic") != MAGIC:
         raise ContainerError("not an AccelIR container (bad magic)")
     version = r.u8("version")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         raise ContainerError(f"unsupported container version {version}")
     flags = r.u8("flags")
     if flags & ~_KNOWN_FLAGS:
@@ -381,6 +402,8 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "READABLE_VERSIONS",
+    "VERSION",
     "ContainerError",
     "ContainerInfo",
     "Limits",

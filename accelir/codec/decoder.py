@@ -95,6 +95,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
     lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
     h = meta.layout.h_factor
     c = b // h
+    last_h, last_w = meta.coded_edges()
     if seamless:
         planes = (
             np.empty((meta.rows * b, meta.cols * b), dtype=np.uint8),
@@ -125,6 +126,8 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
                 meta.cols,
                 b,
                 h,
+                last_h if hi == meta.rows else b,  # only the image's last row is cut short
+                last_w,
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
@@ -160,6 +163,13 @@ def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
     qualities = meta.quality_map.reshape(-1).tolist()
     by_quality = {q: block_header(q, meta.layout, parsed.tables) for q in set(qualities)}
     headers = [by_quality[q] for q in qualities]
+    # blocks cut short by the image's bottom or right edge: their own shape and header
+    edge: dict[int, tuple[int, int]] = {}
+    for i in [*range(meta.cols - 1, n, meta.cols), *range(n - meta.cols, n)]:
+        shape = meta.block_shape(*divmod(i, meta.cols))
+        if shape != (b, b):
+            edge[i] = shape
+            headers[i] = block_header(qualities[i], meta.layout, parsed.tables, shape)
     starts = meta.offsets.reshape(-1).tolist()
     ends = (meta.offsets + meta.lengths).reshape(-1).tolist()
     data = parsed.data
@@ -168,8 +178,12 @@ def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
     def run(lo: int, hi: int) -> None:
         for i in range(lo, hi):
             jpeg = b"".join((headers[i], data[starts[i] : ends[i]], EOI))
+            shape = edge.get(i)
             try:
-                simplejpeg.decode_jpeg(jpeg, "RGB", buffer=out[i], strict=True)
+                if shape is None:
+                    simplejpeg.decode_jpeg(jpeg, "RGB", buffer=out[i], strict=True)
+                else:  # an edge block of its visible size: the top-left of its cell
+                    out[i, : shape[0], : shape[1]] = simplejpeg.decode_jpeg(jpeg, "RGB", strict=True)
             except (ValueError, RuntimeError) as exc:
                 row, col = divmod(i, meta.cols)
                 raise ContainerError(f"block ({row}, {col}): corrupt scan data ({exc})") from None

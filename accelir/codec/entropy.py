@@ -1,7 +1,8 @@
 """Baseline JPEG entropy coding of block scans, compiled with numba.
 
 Input everywhere: quantised coefficients shaped (blocks, units per block, 64), zigzag order,
-plus the component (0 = Y, 1 = Cb, 2 = Cr) of each unit position in a block. Each block is
+the component (0 = Y, 1 = Cb, 2 = Cr) of each unit position in a block, and the (blocks, units)
+mask of *absent* units (MCUs wholly outside the image, which edge blocks do not code). Each block is
 one scan segment: DC predictors restart at 0, the segment ends padded with 1-bits to a byte
 boundary, and every 0xFF byte is followed by a stuffed 0x00 (T.81 F.1.2).
 
@@ -31,7 +32,7 @@ def _category(value: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
+def count_symbols(coefs: np.ndarray, components: np.ndarray, absent: np.ndarray) -> np.ndarray:
     """(4, 256) int64 symbol counts over all blocks."""
     counts = np.zeros((4, 256), dtype=np.int64)
     n_blocks, n_units = coefs.shape[0], coefs.shape[1]
@@ -39,6 +40,8 @@ def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
     for b in range(n_blocks):
         pred[:] = 0
         for u in range(n_units):
+            if absent[b, u]:
+                continue
             comp = components[u]
             slot = 0 if comp == 0 else 2
             dc = np.int32(coefs[b, u, 0])
@@ -61,7 +64,9 @@ def count_symbols(coefs: np.ndarray, components: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def segment_bits(coefs: np.ndarray, components: np.ndarray, code_lengths: np.ndarray) -> np.ndarray:
+def segment_bits(
+    coefs: np.ndarray, components: np.ndarray, absent: np.ndarray, code_lengths: np.ndarray
+) -> np.ndarray:
     """(blocks,) int64 coded bits of each block with the given (4, 256) code lengths."""
     n_blocks, n_units = coefs.shape[0], coefs.shape[1]
     bits = np.zeros(n_blocks, dtype=np.int64)
@@ -70,6 +75,8 @@ def segment_bits(coefs: np.ndarray, components: np.ndarray, code_lengths: np.nda
         pred[:] = 0
         total = 0
         for u in range(n_units):
+            if absent[b, u]:
+                continue
             comp = components[u]
             slot = 0 if comp == 0 else 2
             dc = np.int32(coefs[b, u, 0])
@@ -131,6 +138,7 @@ def _extra_bits(value: int, cat: int) -> int:
 def write_segments(
     coefs: np.ndarray,
     components: np.ndarray,
+    absent: np.ndarray,
     code_lengths: np.ndarray,
     codes: np.ndarray,
     out: np.ndarray,
@@ -146,6 +154,8 @@ def write_segments(
         acc, n_acc = 0, 0
         pred[:] = 0
         for u in range(n_units):
+            if absent[b, u]:
+                continue
             comp = components[u]
             slot = 0 if comp == 0 else 2
             dc = np.int32(coefs[b, u, 0])

@@ -1,7 +1,7 @@
 """JPEG marker segments, and standalone baseline JPEGs rebuilt from one block's scan data.
 
 Every block of a container becomes a complete JFIF file: SOI, APP0, DQT (the block's quality),
-SOF0 (block × block, 3 components), DHT (the container's shared tables), SOS, the block's
+SOF0 (the block's visible size, 3 components), DHT (the container's shared tables), SOS, the block's
 entropy-coded segment, EOI. Any JPEG decoder opens it.
 """
 
@@ -50,15 +50,22 @@ def sos() -> bytes:
 
 
 @lru_cache(maxsize=512)
-def block_header(quality: int, layout: Layout, tables: tuple[HuffmanTable, ...]) -> bytes:
-    """Everything of a standalone block JPEG that precedes its scan data (cached: a container
-    has at most 100 distinct headers)."""
+def block_header(
+    quality: int,
+    layout: Layout,
+    tables: tuple[HuffmanTable, ...],
+    shape: tuple[int, int] | None = None,
+) -> bytes:
+    """Everything of a standalone block JPEG that precedes its scan data; ``shape`` is the
+    block's (height, width), a whole block by default (cached: a container has at most 100
+    qualities times 4 shapes)."""
+    height, width = shape or (layout.block, layout.block)
     return b"".join(
         (
             SOI,
             _APP0_JFIF,
             dqt(quant_tables(quality)),
-            sof0(layout.block, layout.block, layout),
+            sof0(height, width, layout),
             dht(tables),
             sos(),
         )

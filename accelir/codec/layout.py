@@ -68,6 +68,29 @@ class Layout:
         """(rows, cols) of blocks covering an image."""
         return -(-height // self.block), -(-width // self.block)
 
+    def edge_extents(self, height: int, width: int) -> tuple[int, int]:
+        """Visible (height of the last row of blocks, width of the last column): a block's
+        standalone JPEG, and the MCUs its segment codes, cover only its visible part."""
+        rows, cols = self.grid(height, width)
+        return height - (rows - 1) * self.block, width - (cols - 1) * self.block
+
+    def absent_units(self, height: int, width: int) -> np.ndarray:
+        """(blocks, units per block) mask of the units of MCUs lying wholly outside the image:
+        edge blocks' segments leave them out (a JPEG of the visible size has no such MCUs)."""
+        rows, cols = self.grid(height, width)
+        m = self.mcus_per_side
+        last_h, last_w = self.edge_extents(height, width)
+        mcu_rows = np.full(rows, m)
+        mcu_rows[-1] = -(-last_h // self.mcu)
+        mcu_cols = np.full(cols, m)
+        mcu_cols[-1] = -(-last_w // self.mcu)
+        my, mx = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+        outside = (my.reshape(1, 1, -1) >= mcu_rows.reshape(-1, 1, 1)) | (
+            mx.reshape(1, 1, -1) >= mcu_cols.reshape(1, -1, 1)
+        )
+        per_unit = np.repeat(outside.reshape(rows * cols, m * m), self.units_per_mcu, axis=1)
+        return np.ascontiguousarray(per_unit)
+
     def max_segment_bytes(self) -> int:
         """An upper bound on one block's entropy-coded bytes (for validating untrusted sizes).
 

@@ -29,13 +29,13 @@ def block_rates(dct: BlockDCT, qualities: tuple[int, ...] | np.ndarray) -> np.nd
     with no Python in between, so small images pay no per-call overhead."""
     comps = dct.layout.unit_components().astype(np.int64)
     recip = np.stack([1.0 / quant_tables(int(q)) for q in qualities]).astype(np.float32)
-    bits = _rates_bits(dct.coefs, dct.hidden, comps, recip)
+    bits = _rates_bits(dct.coefs, dct.hidden, dct.absent, comps, recip)
     return np.ceil(bits / 8) * (1 + STUFFING_RATE)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _rates_bits(
-    coefs: np.ndarray, hidden: np.ndarray, comps: np.ndarray, recip: np.ndarray
+    coefs: np.ndarray, hidden: np.ndarray, absent: np.ndarray, comps: np.ndarray, recip: np.ndarray
 ) -> np.ndarray:
     n_q = recip.shape[0]
     out = np.empty((coefs.shape[0], n_q), dtype=np.float64)
@@ -44,10 +44,10 @@ def _rates_bits(
     every_block = np.zeros(coefs.shape[0], dtype=np.int64)
     for t in range(n_q):
         quantise_into(quantised, coefs, hidden, comps, every_block, recip[t : t + 1])
-        counts = entropy.count_symbols(quantised, comps)
+        counts = entropy.count_symbols(quantised, comps, absent)
         for slot in range(4):
             lengths[slot] = code_lengths(counts[slot])
-        out[:, t] = entropy.segment_bits(quantised, comps, lengths)
+        out[:, t] = entropy.segment_bits(quantised, comps, absent, lengths)
     return out
 
 

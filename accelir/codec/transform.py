@@ -122,12 +122,14 @@ class BlockDCT:
     """The DCT of every unit of every block, before quantisation: quality-independent, so an
     encoder that tries several qualities transforms once.
 
-    ``coefs`` is (blocks, units per block, 64) float32 in zigzag order; ``hidden`` marks luma
-    units lying wholly outside the image.
+    ``coefs`` is (blocks, units per block, 64) float32 in zigzag order; ``hidden`` marks units
+    nobody sees: luma units lying wholly outside the image, and every unit of ``absent`` MCUs
+    (wholly outside the image), which edge blocks' segments leave out.
     """
 
     coefs: np.ndarray
     hidden: np.ndarray
+    absent: np.ndarray
     layout: Layout
     height: int
     width: int
@@ -149,7 +151,8 @@ def block_dct(image: np.ndarray, layout: Layout) -> BlockDCT:
     hidden = np.zeros((rows * cols, m2, layout.units_per_mcu), dtype=bool)
     hidden[:, :, :lpm] = _hidden_luma(h, w, layout).reshape(rows * cols, m2, lpm)
     shape = (rows * cols, layout.units_per_block)
-    return BlockDCT(coefs, hidden.reshape(shape), layout, h, w)
+    absent = layout.absent_units(h, w)
+    return BlockDCT(coefs, hidden.reshape(shape) | absent, absent, layout, h, w)
 
 
 def planes_dct(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray, layout: Layout) -> np.ndarray:
