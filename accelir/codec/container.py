@@ -176,7 +176,8 @@ def _encode_lengths(lengths: np.ndarray) -> bytes:
     """The block index: Rice codes of the length residuals with the best parameter k, the unary
     parts and the k-bit remainders in two bit streams (so both decode without a loop)."""
     z = _length_residuals(lengths)
-    k = min(range(24), key=lambda kk: int(np.sum(z >> kk)) + z.size * (kk + 1))
+    ks = np.arange(24, dtype=np.int64)
+    k = int(np.argmin((z[None, :] >> ks[:, None]).sum(axis=1) + z.size * (ks + 1)))
     quotient = z >> k
     unary = np.ones(int(quotient.sum()) + z.size, dtype=np.uint8)
     unary[np.cumsum(quotient + 1) - 1] = 0

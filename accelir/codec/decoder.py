@@ -183,7 +183,9 @@ def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
                 if shape is None:
                     simplejpeg.decode_jpeg(jpeg, "RGB", buffer=out[i], strict=True)
                 else:  # an edge block of its visible size: the top-left of its cell
-                    out[i, : shape[0], : shape[1]] = simplejpeg.decode_jpeg(jpeg, "RGB", strict=True)
+                    out[i, : shape[0], : shape[1]] = simplejpeg.decode_jpeg(
+                        jpeg, "RGB", strict=True
+                    )
             except (ValueError, RuntimeError) as exc:
                 row, col = divmod(i, meta.cols)
                 raise ContainerError(f"block ({row}, {col}): corrupt scan data ({exc})") from None
