@@ -152,8 +152,7 @@ def reference_sse(
     cross = cross_weights(image, scale)
 
     def one(q: int) -> np.ndarray:
-        data = codec.encode_dct(dct, np.full((rows, cols), int(q)))
-        decoded = codec.decode_for_restoration(data)
+        decoded = codec.decode_uniform_for_restoration(dct, int(q))
         return _block_energy(decoded, image, cross, taps, side, cols, rows * cols)
 
     if threads <= 1:

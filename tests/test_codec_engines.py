@@ -186,3 +186,19 @@ def test_bytes_left_in_libjpegs_bit_buffer_do_not_fail_a_seamless_decode(photo: 
         assert np.array_equal(codec.decode(bytes(data), engine=engine), standalone)
     if codec.SEAMLESS:
         assert codec.decode(bytes(data), seamless=True).shape == standalone.shape
+
+
+@pytest.mark.parametrize(("shape", "subsampling"), [((203, 301), "4:2:0"), ((37, 70), "4:4:4")])
+def test_uniform_decode_without_a_container_is_the_containers_decode(
+    photo: np.ndarray, shape: tuple[int, int], subsampling: str
+) -> None:
+    """The reference error's shortcut (Annex K tables, no container) decodes to exactly the
+    pixels of the container the encoder would write at that uniform quality."""
+    from accelir.codec.transform import block_dct
+
+    image = np.ascontiguousarray(photo[: shape[0], : shape[1]])
+    dct = block_dct(image, Layout(32, subsampling))
+    for q in (10, 75, 95):
+        container = codec.encode_dct(dct, np.full(dct.grid, q))
+        expected = codec.decode_for_restoration(container)
+        assert np.array_equal(codec.decode_uniform_for_restoration(dct, q), expected)

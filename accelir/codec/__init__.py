@@ -14,7 +14,7 @@ All blocks share one set of Huffman tables, optimised for the image's own symbol
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -25,12 +25,13 @@ from accelir.codec.container import (
     ContainerInfo,
     Limits,
     Parsed,
+    manifest,
     parse,
     standard_tables,
     write,
 )
 from accelir.codec.decoder import ENGINES, SEAMLESS, decode_blocks
-from accelir.codec.huffman import optimal_table
+from accelir.codec.huffman import HuffmanTable, optimal_table
 from accelir.codec.jfif import EOI, block_header
 from accelir.codec.layout import Layout
 
@@ -43,6 +44,7 @@ __all__ = [
     "block_jpeg",
     "decode",
     "decode_for_restoration",
+    "decode_uniform_for_restoration",
     "encode",
     "encode_dct",
     "info",
@@ -123,6 +125,36 @@ def encode_dct(
     n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
     stored = None if huffman_tables == "standard" else tables
     return write(layout, w, h, q, stored, lengths.reshape(q.shape), out[:n].tobytes())
+
+
+@cache
+def _standard_codes() -> tuple[tuple[HuffmanTable, ...], np.ndarray, np.ndarray]:
+    tables = standard_tables()
+    return (
+        tables,
+        np.stack([t.lengths for t in tables]),
+        np.stack([t.codes for t in tables]),
+    )
+
+
+def decode_uniform_for_restoration(dct: transform.BlockDCT, quality: int) -> np.ndarray:
+    """``decode_for_restoration(encode_dct(dct, quality everywhere))``, without writing or
+    parsing a container: decoded pixels depend on the quantised coefficients alone, so the
+    segments are coded with the Annex K tables and handed to the decoder as they are. For
+    encoders that decode every candidate quality (``reference_error``): it spares each pass
+    the optimal tables, the container's serialisation and its parse, which hold the GIL."""
+    layout, (h, w) = dct.layout, (dct.height, dct.width)
+    rows, cols = layout.grid(h, w)
+    qmap = np.full((rows, cols), int(quality), dtype=np.uint8)
+    coefs = transform.quantise(dct, qmap)
+    comps = layout.unit_components()
+    tables, code_lengths, codes = _standard_codes()
+    bits = entropy.total_bits(entropy.count_symbols(coefs, comps, dct.absent), code_lengths)
+    out = np.empty(2 * (bits // 8 + qmap.size + 1), dtype=np.uint8)
+    lengths = np.empty(qmap.size, dtype=np.int64)
+    n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
+    meta = manifest(layout, w, h, "standard", qmap, lengths.reshape(rows, cols), 0)
+    return decode_blocks(Parsed(meta, tables, out[:n].tobytes()), seamless=SEAMLESS)
 
 
 @lru_cache(maxsize=16)

@@ -311,6 +311,34 @@ def _read_table(reader: _Reader, slot: int) -> HuffmanTable:
         raise ContainerError(f"Huffman table: {exc}") from None
 
 
+def manifest(
+    layout: Layout,
+    width: int,
+    height: int,
+    huffman: str,
+    quality_map: np.ndarray,
+    lengths: np.ndarray,
+    header_bytes: int,
+    version: int = VERSION,
+) -> ContainerInfo:
+    """The manifest of segments of ``lengths`` (rows, cols) laid end to end after
+    ``header_bytes`` bytes of header."""
+    offsets = np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(lengths.shape)
+    return ContainerInfo(
+        version=version,
+        width=width,
+        height=height,
+        block=layout.block,
+        subsampling=layout.subsampling,
+        huffman=huffman,
+        quality_map=quality_map,
+        offsets=header_bytes + offsets,
+        lengths=lengths,
+        header_bytes=header_bytes,
+        total_bytes=header_bytes + int(lengths.sum()),
+    )
+
+
 def standard_tables() -> tuple[HuffmanTable, ...]:
     return tuple(HuffmanTable(bits, values) for bits, values in STD_TABLES)
 
@@ -382,22 +410,8 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
             f"block index promises {int(lengths.sum())} bytes of segments, "
             f"{len(data) - header_bytes} follow"
         )
-    offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(
-        rows, cols
-    )
-    info = ContainerInfo(
-        version=version,
-        width=width,
-        height=height,
-        block=layout.block,
-        subsampling=layout.subsampling,
-        huffman="standard" if flags & _FLAG_STANDARD_TABLES else "optimized",
-        quality_map=qmap,
-        offsets=offsets,
-        lengths=lengths,
-        header_bytes=header_bytes,
-        total_bytes=len(data),
-    )
+    huffman = "standard" if flags & _FLAG_STANDARD_TABLES else "optimized"
+    info = manifest(layout, width, height, huffman, qmap, lengths, header_bytes, version)
     return Parsed(info, tables, data)
 
 
@@ -409,6 +423,7 @@ __all__ = [
     "ContainerInfo",
     "Limits",
     "Parsed",
+    "manifest",
     "parse",
     "standard_tables",
     "write",
