@@ -71,16 +71,19 @@ class LevelModel:
     coefficients: np.ndarray  # (3,) a, b, c
     smear: float
 
-    def mse(self, pixels: np.ndarray) -> np.ndarray:
-        """(N,) expected restored MSE per pixel and channel at the top quality."""
-        t = texture(pixels)
+    def mse(self, pixels: np.ndarray, *, textures: np.ndarray | None = None) -> np.ndarray:
+        """(N,) expected restored MSE per pixel and channel at the top quality (``textures``:
+        ``texture(pixels)`` where the caller has it already)."""
+        t = texture(pixels) if textures is None else textures
         a, b, c = self.coefficients
         return np.maximum(10.0 ** (a + b * t + c * t * t) * self.smear - OFFSET, 0.0)
 
-    def sse(self, pixels: np.ndarray, area: np.ndarray) -> np.ndarray:
+    def sse(
+        self, pixels: np.ndarray, area: np.ndarray, *, textures: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N,) expected restored squared error (RGB summed) over blocks of ``area`` output
         pixels."""
-        return self.mse(pixels) * 3.0 * np.asarray(area, dtype=np.float64)
+        return self.mse(pixels, textures=textures) * 3.0 * np.asarray(area, dtype=np.float64)
 
     def to_dict(self) -> dict:
         return {

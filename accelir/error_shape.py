@@ -59,12 +59,18 @@ def _increase(curves: np.ndarray, area: np.ndarray) -> np.ndarray:
 
 
 def features(
-    reference: np.ndarray, coded: np.ndarray, pixels: np.ndarray, area: np.ndarray
+    reference: np.ndarray,
+    coded: np.ndarray,
+    pixels: np.ndarray,
+    area: np.ndarray,
+    *,
+    textures: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, FEATURES) float32 inputs of the correction for N blocks: ``reference`` (N, Q) the
     bicubic reference curves, ``coded`` (N, Q) the coding distortion
     (``codec.rates.block_distortions``), ``pixels`` (N, S, S, 3) the degraded uint8 blocks,
-    ``area`` (N,) their output pixels."""
+    ``area`` (N,) their output pixels; ``textures``: ``error_level.texture(pixels)`` where the
+    caller has it already."""
     if reference.shape[1] != QUALITIES_BELOW_TOP + 1 or coded.shape != reference.shape:
         raise ValueError(f"expected (N, {QUALITIES_BELOW_TOP + 1}) curves")
     if pixels.ndim != 4 or pixels.shape[3] != 3 or len(pixels) != len(reference):
@@ -73,7 +79,7 @@ def features(
     parts = [
         np.log10(_increase(reference, area) + EPS),
         np.log10(coded[:, :-1] / BLOCK_VALUES + EPS),
-        texture(pixels)[:, None],
+        (texture(pixels) if textures is None else textures)[:, None],
         stats[:, :6],
         np.log10(stats[:, 6:] + EPS),
     ]
@@ -155,10 +161,13 @@ def corrected_sse(
     coded: np.ndarray,
     pixels: np.ndarray,
     area: np.ndarray,
+    *,
+    textures: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, Q) predicted restored squared error over each block's area *above its top-quality
-    level* (0 at the top quality): the reference increase times the predicted ratio."""
-    x = torch.from_numpy(features(reference, coded, pixels, area))
+    level* (0 at the top quality): the reference increase times the predicted ratio
+    (``textures`` as for ``features``)."""
+    x = torch.from_numpy(features(reference, coded, pixels, area, textures=textures))
     with torch.no_grad():
         log_ratio = model(x).double().numpy()
     increase = _increase(reference, area)

@@ -32,6 +32,7 @@ from accelir import allocation, codec, error_shape, reference_error, tasks
 from accelir.codec.layout import Layout
 from accelir.codec.rates import block_distortions, block_rates
 from accelir.codec.transform import BlockDCT, block_dct
+from accelir.error_level import texture
 from accelir.profiles import BLOCK, QUALITY_SET, block_areas, block_pixels, image_profile
 from accelir.utility_model import UtilityModel
 
@@ -217,10 +218,17 @@ class Encoder:
             # ships one, else its group's), plus what each quality adds to the block's bicubic
             # reference (the network's error grows about as fast).
             level, shape = self.utility.level, self.utility.shape
-            top = level.sse(pixels, area) if level else groups.mse[labels][:, -1] * 3.0 * area
+            textures = texture(pixels) if level or shape else None  # computed once for both
+            top = (
+                level.sse(pixels, area, textures=textures)
+                if level
+                else groups.mse[labels][:, -1] * 3.0 * area
+            )
             if shape is not None:  # the restorer's own curve shape, where it ships one
                 coded = block_distortions(dct, QUALITY_SET)
-                sse = top[:, None] + error_shape.corrected_sse(shape, ref, coded, pixels, area)
+                sse = top[:, None] + error_shape.corrected_sse(
+                    shape, ref, coded, pixels, area, textures=textures
+                )
             else:
                 sse = top[:, None] + (ref - ref[:, -1:])
         else:

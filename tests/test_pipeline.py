@@ -435,7 +435,7 @@ def test_a_shipped_shape_correction_shapes_the_lagrangian_curves(
         reference_error, "reference_sse", lambda *a, **k: refs.append(real_ref(*a, **k)) or refs[-1]
     )
     monkeypatch.setattr(
-        error_shape, "corrected_sse", lambda m, r, *a: shaped.append((r, real_shape(m, r, *a))) or shaped[-1][1]
+        error_shape, "corrected_sse", lambda m, r, *a, **k: shaped.append((r, real_shape(m, r, *a, **k))) or shaped[-1][1]
     )  # fmt: skip
     monkeypatch.setattr(
         allocation, "allocate_lagrangian", lambda r, d, b: seen.append(d) or real_alloc(r, d, b)
@@ -467,7 +467,7 @@ def test_without_a_reference_the_shipped_correction_reshapes_the_coding_distorti
     real_shape, real_alloc = error_shape.corrected_sse, allocation.allocate_lagrangian
     real_coded = rates.block_distortions
     monkeypatch.setattr(
-        error_shape, "corrected_sse", lambda m, r, c, *a: shaped.append((r, c, real_shape(m, r, c, *a))) or shaped[-1][2]
+        error_shape, "corrected_sse", lambda m, r, c, *a, **k: shaped.append((r, c, real_shape(m, r, c, *a, **k))) or shaped[-1][2]
     )  # fmt: skip
     monkeypatch.setattr(
         allocation, "allocate_lagrangian", lambda r, d, b: seen.append(d) or real_alloc(r, d, b)

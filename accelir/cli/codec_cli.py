@@ -96,7 +96,8 @@ def inspect(
     meta = codec.info(data)
     q = meta.quality_map
     console.print(
-        f"{container}: {meta.width}×{meta.height}, {meta.rows}×{meta.cols} blocks of {meta.block} px, "
+        f"{container}: format version {meta.version}, {meta.width}×{meta.height}, "
+        f"{meta.rows}×{meta.cols} blocks of {meta.block} px, "
         f"{meta.subsampling}, {meta.huffman} Huffman tables, {meta.total_bytes} bytes "
         f"(header and index {meta.header_bytes}), qualities {q.min()}–{q.max()}"
     )
