@@ -166,3 +166,21 @@ def test_invalid_huffman_tables_are_rejected(valid: bytes) -> None:
 def test_non_bytes_are_rejected() -> None:
     with pytest.raises(ContainerError):
         codec.info("AIRC")  # type: ignore[arg-type]
+
+
+def test_a_relabelled_version_is_a_clean_error(small_photo: np.ndarray) -> None:
+    """Version 1 codes edge blocks whole, version 2 their visible part: a version-2 container
+    whose version byte says 1 asks for MCUs its edge segments do not hold, and every decoder
+    names the same block."""
+    data = bytearray(codec.encode(np.ascontiguousarray(small_photo[:70, :90]), np.full((3, 3), 60)))
+    assert data[4] == container.VERSION == 2
+    data[4] = 1
+    decoders = [lambda d, e=e: codec.decode(d, engine=e) for e in codec.ENGINES]
+    if codec.SEAMLESS:
+        decoders.append(lambda d: codec.decode(d, seamless=True))
+    for decode in decoders:
+        with pytest.raises(ContainerError, match=r"block \(2, 0\)"):
+            decode(bytes(data))
+    data[4] = 3
+    with pytest.raises(ContainerError, match="unsupported container version 3"):
+        codec.info(bytes(data))
