@@ -112,29 +112,33 @@ def encode_dct(
     comps = layout.unit_components()
     counts = entropy.count_symbols(coefs, comps, dct.absent)
     tables = (
-        tuple(optimal_table(c) for c in counts)
-        if huffman_tables == "optimized"
-        else standard_tables()
+        tuple(optimal_table(c) for c in counts) if huffman_tables == "optimized" else _standard()
     )
+    payload, lengths = _entropy_code(dct, coefs, counts, tables)
+    stored = None if huffman_tables == "standard" else tables
+    return write(layout, w, h, q, stored, lengths.reshape(q.shape), payload)
+
+
+_standard = cache(standard_tables)
+
+
+def _entropy_code(
+    dct: transform.BlockDCT,
+    coefs: np.ndarray,
+    counts: np.ndarray,
+    tables: tuple[HuffmanTable, ...],
+) -> tuple[bytes, np.ndarray]:
+    """Every block's segment of the quantised ``coefs`` (of ``dct``'s image, symbol ``counts``)
+    with ``tables``: the concatenated segments and each one's byte length (blocks,)."""
     code_lengths = np.stack([t.lengths for t in tables])
     codes = np.stack([t.codes for t in tables])
     bits = entropy.total_bits(counts, code_lengths)
     # Worst case: every byte stuffed, plus one padding byte per block.
-    out = np.empty(2 * (bits // 8 + q.size + 1), dtype=np.uint8)
-    lengths = np.empty(q.size, dtype=np.int64)
+    out = np.empty(2 * (bits // 8 + coefs.shape[0] + 1), dtype=np.uint8)
+    lengths = np.empty(coefs.shape[0], dtype=np.int64)
+    comps = dct.layout.unit_components()
     n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
-    stored = None if huffman_tables == "standard" else tables
-    return write(layout, w, h, q, stored, lengths.reshape(q.shape), out[:n].tobytes())
-
-
-@cache
-def _standard_codes() -> tuple[tuple[HuffmanTable, ...], np.ndarray, np.ndarray]:
-    tables = standard_tables()
-    return (
-        tables,
-        np.stack([t.lengths for t in tables]),
-        np.stack([t.codes for t in tables]),
-    )
+    return out[:n].tobytes(), lengths
 
 
 def decode_uniform_for_restoration(dct: transform.BlockDCT, quality: int) -> np.ndarray:
@@ -144,17 +148,12 @@ def decode_uniform_for_restoration(dct: transform.BlockDCT, quality: int) -> np.
     encoders that decode every candidate quality (``reference_error``): it spares each pass
     the optimal tables, the container's serialisation and its parse, which hold the GIL."""
     layout, (h, w) = dct.layout, (dct.height, dct.width)
-    rows, cols = layout.grid(h, w)
-    qmap = np.full((rows, cols), int(quality), dtype=np.uint8)
+    qmap = np.full(layout.grid(h, w), int(quality), dtype=np.uint8)
     coefs = transform.quantise(dct, qmap)
-    comps = layout.unit_components()
-    tables, code_lengths, codes = _standard_codes()
-    bits = entropy.total_bits(entropy.count_symbols(coefs, comps, dct.absent), code_lengths)
-    out = np.empty(2 * (bits // 8 + qmap.size + 1), dtype=np.uint8)
-    lengths = np.empty(qmap.size, dtype=np.int64)
-    n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
-    meta = manifest(layout, w, h, "standard", qmap, lengths.reshape(rows, cols), 0)
-    return decode_blocks(Parsed(meta, tables, out[:n].tobytes()), seamless=SEAMLESS)
+    counts = entropy.count_symbols(coefs, layout.unit_components(), dct.absent)
+    payload, lengths = _entropy_code(dct, coefs, counts, _standard())
+    meta = manifest(layout, w, h, "standard", qmap, lengths.reshape(qmap.shape), 0)
+    return decode_blocks(Parsed(meta, _standard(), payload), seamless=SEAMLESS)
 
 
 @lru_cache(maxsize=16)
