@@ -41,7 +41,8 @@ ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: 2: super-resolution blocks' error curves from ``reference_error`` (was: the coded-error law).
 #: 3: error curves reshaped by the restorer's ``error_shape`` correction where one ships.
 #: 4: container version 2 (edge blocks code only their visible MCUs: new rates and bytes).
-ENCODER_VERSION = 4
+#: 5: container version 3 (segments unstuffed, tables as code lengths): rates are exact bytes.
+ENCODER_VERSION = 5
 _MAX_REFITS = 8
 #: ``verify=True``: restorations at most, and how far above the target a result may land
 #: before the search stops early (dB).

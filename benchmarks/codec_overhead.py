@@ -3,7 +3,8 @@
 For each photograph (downscaled ×4 to 640×400, uniform quality): the container's length, split
 into what independent blocks cost — DC prediction restarting in every block, padding each
 segment to a byte, the block index — against what the container saves (no JFIF header, no
-quantisation tables: they follow from the quality). All from one encode, in bytes.
+quantisation tables: they follow from the quality; Huffman tables stored as code lengths; no
+byte stuffing, which Pillow's scan carries). All from one encode, in bytes.
 
     python benchmarks/codec_overhead.py --data data/photos --quality 50
 """
@@ -63,6 +64,7 @@ def decompose(image: np.ndarray, quality: int) -> dict[str, float]:
         "index": float(meta.header_bytes - _header_without_index(data)),
         "container_header": float(_header_without_index(data)),
         "pillow_header": float(pillow_header),
+        "pillow_stuffing": float(pillow[pillow_header:].count(b"\xff\x00")),
         "blocks": float(np.prod(grid)),
     }
 
@@ -87,12 +89,14 @@ def main(argv: list[str] | None = None) -> None:
     rows.sort(key=lambda r: r[1]["pillow_bpp"])
     print(f"640×400, quality {args.quality}, {len(rows)} photographs (sorted by Pillow bpp)\n")
     print(
-        "| photo | Pillow bpp | ratio | DC restarts | padding | index | our header | Pillow header |"
+        "| photo | Pillow bpp | ratio | DC restarts | padding | index | our header | Pillow header "
+        "| Pillow stuffing |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         print(f"| {name} | {r['pillow_bpp']:.2f} | {r['ratio']:.4f} | {r['dc_restarts']:.0f} | {r['padding']:.0f} | "
-              f"{r['index']:.0f} | {r['container_header']:.0f} | {r['pillow_header']:.0f} |")  # fmt: skip
+              f"{r['index']:.0f} | {r['container_header']:.0f} | {r['pillow_header']:.0f} | "
+              f"{r['pillow_stuffing']:.0f} |")  # fmt: skip
     per_block = {
         k: statistics.median(r[k] / r["blocks"] for _, r in rows)
         for k in ("dc_restarts", "padding", "index")

@@ -18,7 +18,7 @@ from PIL import Image
 from accelir import codec
 from accelir.codec import _parsed
 from accelir.codec.container import ContainerError
-from accelir.codec.jfif import EOI, SOI, dht, dqt, sof0, sos
+from accelir.codec.jfif import EOI, SOI, dht, dqt, sof0, sos, stuff
 from accelir.codec.layout import Layout
 from accelir.codec.tables import quant_tables
 
@@ -121,7 +121,7 @@ def _whole_image_jpeg(data: bytes) -> bytes:
     ):
         if i:
             scan.append(bytes([0xFF, 0xD0 + (i - 1) % 8]))
-        scan.append(parsed.data[start : start + length])
+        scan.append(stuff(parsed.data[start : start + length]))
     tables = dqt(quant_tables(int(meta.quality_map[0, 0]))) + sof + dht(parsed.tables)
     return b"".join([SOI, tables, restart_every_mcu, sos(), *scan, EOI])
 
@@ -178,9 +178,10 @@ def test_bytes_left_in_libjpegs_bit_buffer_do_not_fail_a_seamless_decode(photo: 
     extraneous data, so the seamless decode rejected a container the standalone one accepts)."""
     image = np.ascontiguousarray(photo[:58, :121])
     data = bytearray(codec.encode(image, np.array([[95, 30]]), block=64, subsampling="4:4:4"))
-    # found by random mutation (container version 2): the first block's standalone JPEG decodes,
-    # the same JPEG with a restart interval of one block does not
-    data[1952] = 69
+    # found by mutation (container version 3): the first block's standalone JPEG decodes, the
+    # same JPEG with a restart interval of one block does not ("5 extraneous bytes before
+    # marker 0xd9")
+    data[1913] = 118
     standalone = codec.decode(bytes(data))  # accepted by every engine (engines agree above)
     for engine in codec.ENGINES:
         assert np.array_equal(codec.decode(bytes(data), engine=engine), standalone)

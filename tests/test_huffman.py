@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelir.codec.huffman import MAX_CODE_LENGTH, code_lengths, optimal_table
+from accelir.codec.huffman import MAX_CODE_LENGTH, HuffmanTable, code_lengths, optimal_table
 
 
 def _counts(seed: int) -> np.ndarray:
@@ -31,6 +31,29 @@ def test_fast_lengths_match_the_written_table(seed: int) -> None:
     assert abs(cost_fast - cost_table) <= max(2, 0.002 * cost_table)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_written_tables_are_canonical_and_their_lengths_rebuild_them(seed: int) -> None:
+    """The container stores a table as its code lengths (version 3): the written table lists
+    equal-length symbols in increasing order, so the lengths give back the same codes."""
+    table = optimal_table(_counts(seed))
+    assert table.canonical
+    rebuilt = HuffmanTable.from_lengths(table.lengths)
+    assert rebuilt == table and np.array_equal(rebuilt.codes, table.codes)
+    i = 0
+    for count in table.bits:
+        assert list(table.values[i : i + count]) == sorted(table.values[i : i + count])
+        i += count
+
+
+def test_from_lengths_rejects_invalid_codes() -> None:
+    with pytest.raises(ValueError, match="over-subscribes"):
+        HuffmanTable.from_lengths(np.array([1, 1, 1] + [0] * 253))
+    with pytest.raises(ValueError, match=r"0\.\.16"):
+        HuffmanTable.from_lengths(np.array([17] + [0] * 255))
+    with pytest.raises(ValueError, match="256"):
+        HuffmanTable.from_lengths(np.array([1, 1]))
+
+
 def test_empty_slot_gets_one_symbol() -> None:
     assert code_lengths(np.zeros(256, np.int64))[0] == 1
     assert optimal_table(np.zeros(256, np.int64)).lengths[0] == 1
@@ -46,7 +69,7 @@ def test_fused_block_rates_equal_the_step_by_step_path(
     code lengths → segment bits, hidden and absent units included."""
     from accelir.codec import entropy
     from accelir.codec.layout import Layout
-    from accelir.codec.rates import STUFFING_RATE, block_rates
+    from accelir.codec.rates import block_rates
     from accelir.codec.transform import block_dct, quantise
 
     rng = np.random.default_rng(1)
@@ -61,4 +84,4 @@ def test_fused_block_rates_equal_the_step_by_step_path(
         counts = entropy.count_symbols(coefs, comps, dct.absent)
         lengths = np.stack([code_lengths(c) for c in counts])
         bits = entropy.segment_bits(coefs, comps, dct.absent, lengths)
-        np.testing.assert_array_equal(fused[:, k], np.ceil(bits / 8) * (1 + STUFFING_RATE))
+        np.testing.assert_array_equal(fused[:, k], np.ceil(bits / 8))

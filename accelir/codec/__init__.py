@@ -32,7 +32,7 @@ from accelir.codec.container import (
 )
 from accelir.codec.decoder import ENGINES, SEAMLESS, decode_blocks
 from accelir.codec.huffman import HuffmanTable, optimal_table
-from accelir.codec.jfif import EOI, block_header
+from accelir.codec.jfif import EOI, block_header, stuff
 from accelir.codec.layout import Layout
 
 __all__ = [
@@ -133,8 +133,7 @@ def _entropy_code(
     code_lengths = np.stack([t.lengths for t in tables])
     codes = np.stack([t.codes for t in tables])
     bits = entropy.total_bits(counts, code_lengths)
-    # Worst case: every byte stuffed, plus one padding byte per block.
-    out = np.empty(2 * (bits // 8 + coefs.shape[0] + 1), dtype=np.uint8)
+    out = np.empty(bits // 8 + coefs.shape[0] + 1, dtype=np.uint8)  # + one padding byte a block
     lengths = np.empty(coefs.shape[0], dtype=np.int64)
     comps = dct.layout.unit_components()
     n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
@@ -185,7 +184,10 @@ def block_jpeg(data: bytes, row: int, col: int, *, limits: Limits | None = None)
     start, end = meta.block_range(int(row), int(col))
     q = int(meta.quality_map[row, col])
     shape = meta.block_shape(int(row), int(col))
-    return block_header(q, meta.layout, parsed.tables, shape) + parsed.data[start:end] + EOI
+    scan = parsed.data[start:end]
+    if not meta.stuffed:
+        scan = stuff(scan)
+    return block_header(q, meta.layout, parsed.tables, shape) + scan + EOI
 
 
 def decode_for_restoration(data: bytes, *, limits: Limits | None = None) -> np.ndarray:

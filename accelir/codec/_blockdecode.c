@@ -10,7 +10,8 @@
  *   of version 2 code only their visible part) are stacked into one block-wide abbreviated JPEG
  *   whose restart interval is one block. A container's segments are byte-aligned entropy-coded
  *   segments that start with a DC prediction of zero, which is exactly what follows a restart
- *   marker, so the strip is the segments joined by RSTn markers: no re-encoding. libjpeg returns
+ *   marker, so the strip is the segments joined by RSTn markers: no re-encoding (a container of
+ *   version 3 stores them without byte stuffing, which the copy into the strip adds). libjpeg returns
  *   the strip's raw Y, Cb and Cr planes (``raw_data_out``), and the chroma upsampling and colour
  *   conversion run here, per block, with the block's own edges replicated -- the arithmetic of
  *   libjpeg-turbo's h2v2 fancy upsampler and its YCbCr -> RGB tables, so the result is the
@@ -22,7 +23,7 @@
  * can decode).
  *
  * decode_blocks(data, tables, quant, quant_of_block, offsets, lengths, out, rows, cols, block,
- *               h_factor, last_height, last_width)
+ *               h_factor, last_height, last_width, unstuffed)
  *   data             bytes-like: the container's entropy-coded segments
  *   tables           bytes: SOI, DHT (the container's shared tables), EOI
  *   quant            uint16 buffer (n, 2, 64): luma and chroma tables in natural order
@@ -32,6 +33,7 @@
  *   h_factor         2 for 4:2:0, 1 for 4:4:4
  *   last_height      coded height of the last row's blocks (1..block; block for version 1)
  *   last_width       coded width of the last column's blocks (1..block)
+ *   unstuffed        1: segments are stored without byte stuffing (version 3), 0: as scan data
  * Raises ValueError("block (r, c): ...") on corrupt data. The GIL is released while decoding.
  */
 #define PY_SSIZE_T_CLEAN
@@ -245,6 +247,7 @@ typedef struct {
     Py_ssize_t rows, cols, stride;
     int b, h;
     int last_h, last_w; /* coded size of the last row's / last column's blocks */
+    int unstuffed;      /* segments are stored without byte stuffing (version 3) */
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
     /* seamless mode: the whole grid's planes (Y: rows*b x cols*b, chroma: rows*b/h x cols*b/h),
@@ -286,6 +289,25 @@ static unsigned char *block_origin(const Job *job, Py_ssize_t i) {
     return job->out + (i / job->cols) * job->b * job->stride + (i % job->cols) * job->b * 3;
 }
 
+/* Copy one stored segment to ``dst`` as JPEG scan data: as it is (versions 1 and 2), or with a
+ * 0x00 stuffed after every 0xFF when it is stored unstuffed (version 3). Returns the bytes
+ * written: at most 2 * n. */
+static size_t copy_scan(unsigned char *dst, const unsigned char *src, size_t n, int unstuffed) {
+    if (!unstuffed) {
+        memcpy(dst, src, n);
+        return n;
+    }
+    unsigned char *p = dst;
+    while (n > 0) {
+        const unsigned char *ff = memchr(src, 0xFF, n);
+        const size_t run = ff ? (size_t)(ff - src) + 1 : n;
+        memcpy(p, src, run);
+        p += run, src += run, n -= run;
+        if (ff) *p++ = 0x00;
+    }
+    return (size_t)(p - dst);
+}
+
 /* Blocks ``idx[0..n)`` (all of one quality and shape class) as one strip. Returns 0, or -1
  * (then nothing is promised about the blocks' pixels). */
 static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant_index) {
@@ -307,8 +329,8 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
     size_t len = write_headers(job->scratch, tw, (int)(sh * (n - 1) + th), h,
                                n > 1 ? mcus_per_block : 0);
     for (Py_ssize_t k = 0; k < n; k++) {
-        memcpy(job->scratch + len, job->data + job->offsets[idx[k]], (size_t)job->lengths[idx[k]]);
-        len += (size_t)job->lengths[idx[k]];
+        len += copy_scan(job->scratch + len, job->data + job->offsets[idx[k]],
+                         (size_t)job->lengths[idx[k]], job->unstuffed);
         if (k + 1 < n) {
             job->scratch[len++] = 0xFF;
             job->scratch[len++] = (unsigned char)(0xD0 + (k & 7));
@@ -429,10 +451,10 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
 static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     PyObject *data_obj, *tables_obj, *quant_obj, *qob_obj, *off_obj, *len_obj, *out_obj;
     Py_ssize_t rows, cols;
-    int block, h, last_h, last_w;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnniiii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
+    int block, h, last_h, last_w, unstuffed;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnniiiii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
                           &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h, &last_h,
-                          &last_w)) {
+                          &last_w, &unstuffed)) {
         return NULL;
     }
     if (rows <= 0 || cols <= 0 || (block != 16 && block != 32 && block != 64) ||
@@ -497,7 +519,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_ValueError, "block %zd: segment outside the data", i);
             goto done;
         }
-        total += lenv[i] + 2; /* segment and its restart marker */
+        total += (unstuffed ? 2 : 1) * lenv[i] + 2; /* segment, stuffing, restart marker */
     }
     scratch = PyMem_Malloc((size_t)(HEADERS_MAX + total + 2));
     planes = PyMem_Malloc(3 * MAX_BLOCK * MAX_BLOCK);
@@ -521,7 +543,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     Job job = {.cinfo = &cinfo, .err = &err, .data = data.buf, .quant = quantv,
                .offsets = offv, .lengths = lenv, .out = out.buf, .rows = rows, .cols = cols,
                .stride = cols * block * 3, .b = block, .h = h, .last_h = last_h,
-               .last_w = last_w, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
+               .last_w = last_w, .unstuffed = unstuffed, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
                .cbplane = cbbuf.buf, .crplane = crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS

@@ -25,9 +25,10 @@ from accelir.codec.tables import STD_TABLES
 
 MAGIC = b"AIRC"
 #: Written by ``write``. Version 1 coded edge blocks whole (padded area included); version 2
-#: codes only the MCUs that cover an edge block's visible part. Both are read.
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: codes only the MCUs that cover an edge block's visible part; version 3 stores segments
+#: without JPEG byte stuffing. All three are read.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _FLAG_444 = 0x01
 _FLAG_STANDARD_TABLES = 0x02
 _KNOWN_FLAGS = _FLAG_444 | _FLAG_STANDARD_TABLES
@@ -36,6 +37,13 @@ _MAX_TABLE_BYTES = 4 * (16 + 256)
 # Symbols a baseline 8-bit decoder accepts in each table slot.
 _DC_SYMBOLS = frozenset(range(12))
 _AC_SYMBOLS = frozenset([0x00, 0xF0] + [(r << 4) | s for r in range(16) for s in range(1, 11)])
+#: Version 3 stores each table as the code lengths of these symbols, in this order: DC sizes
+#: 0..11; AC end-of-block, run-of-16, then size by size (1..10), runs 0..15 (lengths of one
+#: size grow with the run: neighbours, which DEFLATE codes well).
+_DC_ORDER = np.arange(12)
+_AC_ORDER = np.array([0x00, 0xF0] + [(r << 4) | s for s in range(1, 11) for r in range(16)])
+_SLOT_ORDERS = (_DC_ORDER, _AC_ORDER, _DC_ORDER, _AC_ORDER)
+_TABLE_LENGTHS_BYTES = sum(o.size for o in _SLOT_ORDERS)  # 348
 
 
 class ContainerError(ValueError):
@@ -89,6 +97,12 @@ class ContainerInfo:
         if self.version < 2:
             return self.block, self.block
         return self.layout.edge_extents(self.height, self.width)
+
+    @property
+    def stuffed(self) -> bool:
+        """Whether segments are stored byte-stuffed, as JPEG scan data (versions 1 and 2), or
+        unstuffed (version 3 on: ``jfif.stuff`` makes them scan data)."""
+        return self.version < 3
 
     def block_shape(self, row: int, col: int) -> tuple[int, int]:
         """(height, width) of block (row, col)'s standalone JPEG."""
@@ -187,6 +201,35 @@ def _encode_lengths(lengths: np.ndarray) -> bytes:
     return bytes([k]) + _uvarint(len(unary_bytes)) + unary_bytes + np.packbits(remainder).tobytes()
 
 
+def _table_lengths(tables: Sequence[HuffmanTable]) -> bytes:
+    """The four tables as the code lengths of their slots' symbols (``_SLOT_ORDERS``)."""
+    for t in tables:
+        if not t.canonical:
+            raise ValueError("the container stores canonical tables (HuffmanTable.from_lengths)")
+    return b"".join(
+        t.lengths[order].astype(np.uint8).tobytes()
+        for t, order in zip(tables, _SLOT_ORDERS, strict=True)
+    )
+
+
+def _tables_from_lengths(raw: bytes) -> tuple[HuffmanTable, ...]:
+    lengths = np.frombuffer(raw, dtype=np.uint8)
+    if lengths.max() > 16:
+        raise ContainerError("Huffman tables: code lengths must lie in 0..16")
+    tables, start = [], 0
+    for slot, order in enumerate(_SLOT_ORDERS):
+        full = np.zeros(256, dtype=np.int64)
+        full[order] = lengths[start : start + order.size]
+        start += order.size
+        if not full.any():
+            raise ContainerError(f"Huffman table {slot} has no symbols")
+        try:
+            tables.append(HuffmanTable.from_lengths(full))
+        except ValueError as exc:
+            raise ContainerError(f"Huffman table {slot}: {exc}") from None
+    return tuple(tables)
+
+
 def write(
     layout: Layout,
     width: int,
@@ -209,7 +252,7 @@ def write(
         packed = _deflate(q.tobytes())
         parts += [bytes([_QMAP_DEFLATE]), _uvarint(len(packed)), packed]
     if tables is not None:
-        packed_tables = _deflate(b"".join(t.dht_payload() for t in tables))
+        packed_tables = _deflate(_table_lengths(tables))
         parts += [_uvarint(len(packed_tables)), packed_tables]
     index = _encode_lengths(lengths)
     parts += [_uvarint(len(index)), index, payload]
@@ -391,13 +434,15 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         tables = standard_tables()
     else:
         size = r.uvarint("Huffman tables size", len(data))
-        raw_tables = _inflate_bounded(
-            r.take(size, "Huffman tables"), _MAX_TABLE_BYTES, "Huffman tables"
-        )
-        table_reader = _Reader(raw_tables)
-        tables = tuple(_read_table(table_reader, slot) for slot in range(4))
-        if table_reader.pos != len(raw_tables):
-            raise ContainerError("Huffman tables: trailing bytes")
+        packed = r.take(size, "Huffman tables")
+        if version >= 3:
+            tables = _tables_from_lengths(_inflate(packed, _TABLE_LENGTHS_BYTES, "Huffman tables"))
+        else:  # versions 1 and 2: the four DHT bodies
+            raw_tables = _inflate_bounded(packed, _MAX_TABLE_BYTES, "Huffman tables")
+            table_reader = _Reader(raw_tables)
+            tables = tuple(_read_table(table_reader, slot) for slot in range(4))
+            if table_reader.pos != len(raw_tables):
+                raise ContainerError("Huffman tables: trailing bytes")
 
     index_size = r.uvarint("block index size", len(data))
     lengths = _decode_lengths(r.take(index_size, "block index"), rows, cols)

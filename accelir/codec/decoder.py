@@ -23,7 +23,7 @@ import numpy as np
 import simplejpeg
 
 from accelir.codec.container import ContainerError
-from accelir.codec.jfif import EOI, SOI, block_header, dht
+from accelir.codec.jfif import EOI, SOI, block_header, dht, stuff
 from accelir.codec.tables import natural_quant_tables
 
 try:
@@ -128,6 +128,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
                 h,
                 last_h if hi == meta.rows else b,  # only the image's last row is cut short
                 last_w,
+                0 if meta.stuffed else 1,
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
@@ -173,11 +174,12 @@ def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
     starts = meta.offsets.reshape(-1).tolist()
     ends = (meta.offsets + meta.lengths).reshape(-1).tolist()
     data = parsed.data
+    scan = (lambda segment: segment) if meta.stuffed else stuff
     out = np.empty((n, b, b, 3), dtype=np.uint8)
 
     def run(lo: int, hi: int) -> None:
         for i in range(lo, hi):
-            jpeg = b"".join((headers[i], data[starts[i] : ends[i]], EOI))
+            jpeg = b"".join((headers[i], scan(data[starts[i] : ends[i]]), EOI))
             shape = edge.get(i)
             try:
                 if shape is None:

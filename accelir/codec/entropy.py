@@ -3,13 +3,15 @@
 Input everywhere: quantised coefficients shaped (blocks, units per block, 64), zigzag order,
 the component (0 = Y, 1 = Cb, 2 = Cr) of each unit position in a block, and the (blocks, units)
 mask of *absent* units (MCUs wholly outside the image, which edge blocks do not code). Each block is
-one scan segment: DC predictors restart at 0, the segment ends padded with 1-bits to a byte
-boundary, and every 0xFF byte is followed by a stuffed 0x00 (T.81 F.1.2).
+one scan segment: DC predictors restart at 0 and the segment ends padded with 1-bits to a byte
+boundary. Segments are written without byte stuffing (the container stores them so, from
+version 3 on); ``jfif.stuff`` inserts the 0x00 after every 0xFF that a JPEG scan needs
+(T.81 F.1.2.3).
 
 Kernels:
 - ``count_symbols``: Huffman symbol frequencies per table slot (to build optimal tables);
-- ``segment_bits``: exact coded size of each block before padding and stuffing (for rate
-  control: no bits are written); ``total_bits`` the same for all blocks from symbol counts;
+- ``segment_bits``: exact coded size of each block before padding (for rate control: no
+  bits are written; the segment is this many bits rounded up to bytes); ``total_bits`` the same for all blocks from symbol counts;
 - ``write_segments``: the bytes.
 
 Table slots: 0 = DC luma, 1 = AC luma, 2 = DC chroma, 3 = AC chroma.
@@ -102,7 +104,7 @@ def segment_bits(
 
 
 def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
-    """Coded bits of all blocks before padding and stuffing, from the symbol counts alone: a
+    """Coded bits of all blocks before padding, from the symbol counts alone: a
     symbol costs its code length plus its extra bits (a DC symbol is its own size category; an
     AC symbol's size is its low nibble)."""
     symbols = np.arange(256)
@@ -114,17 +116,14 @@ def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
 def _put(
     out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int
 ) -> tuple[int, int, int]:
-    """Append ``length`` bits of ``code``; flush whole bytes with 0xFF stuffing."""
+    """Append ``length`` bits of ``code``; flush whole bytes (no 0xFF stuffing: the container
+    stores segments unstuffed, docs/format.md)."""
     acc = (acc << length) | code
     n_acc += length
     while n_acc >= 8:
         n_acc -= 8
-        byte = (acc >> n_acc) & 0xFF
-        out[pos] = byte
+        out[pos] = (acc >> n_acc) & 0xFF
         pos += 1
-        if byte == 0xFF:
-            out[pos] = 0
-            pos += 1
     acc &= (1 << n_acc) - 1
     return pos, acc, n_acc
 
@@ -145,7 +144,8 @@ def write_segments(
     lengths: np.ndarray,
 ) -> int:
     """Write every block's segment into ``out``; store each segment's byte length in
-    ``lengths``; return the total. ``out`` must hold 2 × (coded bits / 8 + blocks) bytes."""
+    ``lengths``; return the total. ``out`` must hold coded bits / 8 + blocks bytes. Segments
+    are padded with one-bits to a byte and not stuffed (``jfif.stuff`` makes them JPEG scans)."""
     n_blocks, n_units = coefs.shape[0], coefs.shape[1]
     pred = np.zeros(3, dtype=np.int32)
     pos = 0

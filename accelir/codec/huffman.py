@@ -59,6 +59,24 @@ class HuffmanTable:
         """Canonical code of each symbol 0..255 (T.81 Annex C)."""
         return self._canonical[1]
 
+    @classmethod
+    def from_lengths(cls, lengths: np.ndarray) -> HuffmanTable:
+        """The canonical table giving each symbol 0..255 the code length ``lengths[symbol]``
+        (0: absent): symbols ordered by length, then by value — the form the container stores
+        (its lengths alone determine it)."""
+        lengths = np.asarray(lengths)
+        if lengths.shape != (256,) or lengths.min() < 0 or lengths.max() > MAX_CODE_LENGTH:
+            raise ValueError("code lengths must be 256 values in 0..16")
+        symbols = np.flatnonzero(lengths)
+        order = symbols[np.argsort(lengths[symbols], kind="stable")]
+        bits = np.bincount(lengths[symbols], minlength=MAX_CODE_LENGTH + 1)[1:]
+        return cls(tuple(int(b) for b in bits), bytes(order.astype(np.uint8)))
+
+    @property
+    def canonical(self) -> bool:
+        """Whether symbols of equal length are listed in increasing order (``from_lengths``)."""
+        return self == HuffmanTable.from_lengths(self.lengths)
+
     def dht_payload(self) -> bytes:
         """The table as it appears inside a DHT marker (without the class/id byte)."""
         return bytes(self.bits) + self.values
@@ -107,7 +125,8 @@ def optimal_table(freq: np.ndarray) -> HuffmanTable:
     A pseudo-symbol with a count of ½, below every real one, reserves the all-ones code word
     (libjpeg gives it 1; see the module docstring); lengths over 16
     are folded with T.81 Annex K.3's ``adjust_bits``. A slot with no symbols gets a single
-    symbol 0 so that the table stays valid.
+    symbol 0 so that the table stays valid. The table is canonical (``from_lengths``), so its
+    code lengths alone describe it.
     """
     symbols = [int(s) for s in np.flatnonzero(freq)]
     if not symbols:
@@ -131,9 +150,11 @@ def optimal_table(freq: np.ndarray) -> HuffmanTable:
     for length in depth.values():
         bits[length] += 1
     _fold_and_drop_reserved(bits)
-    # Symbols ordered by original code length, then symbol value.
+    # Symbols ordered by original code length, then symbol value, take the folded lengths in
+    # turn; the table is then put in canonical order (the same code lengths).
     order = sorted(symbols, key=lambda s: (depth[s], s))
-    return HuffmanTable(tuple(int(b) for b in bits[1 : MAX_CODE_LENGTH + 1]), bytes(order))
+    folded = HuffmanTable(tuple(int(b) for b in bits[1 : MAX_CODE_LENGTH + 1]), bytes(order))
+    return HuffmanTable.from_lengths(folded.lengths)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)

@@ -2,7 +2,8 @@
 
 Every block of a container becomes a complete JFIF file: SOI, APP0, DQT (the block's quality),
 SOF0 (the block's visible size, 3 components), DHT (the container's shared tables), SOS, the block's
-entropy-coded segment, EOI. Any JPEG decoder opens it.
+entropy-coded segment (byte-stuffed by ``stuff`` where the container stores it unstuffed), EOI.
+Any JPEG decoder opens it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def dht(tables: Sequence[HuffmanTable]) -> bytes:
     return _segment(
         0xC4, b"".join(bytes([i]) + t.dht_payload() for i, t in zip(_DHT_IDS, tables, strict=True))
     )
+
+
+def stuff(segment: bytes) -> bytes:
+    """A stored segment as JPEG scan data: a 0x00 after every 0xFF (T.81 F.1.2.3), so that no
+    byte of it reads as a marker."""
+    return segment.replace(b"\xff", b"\xff\x00")
 
 
 def sos() -> bytes:

@@ -3,9 +3,10 @@ block's coding distortion (``block_distortions``).
 
 The DCT is computed once; for each candidate quality the blocks are quantised, the symbol
 counts give that quality's optimal Huffman tables, and each block's coded size follows from
-the code lengths of its symbols (``entropy.segment_bits``). A block's segment then costs that
-many bits rounded up to whole bytes, plus the stuffed zero bytes (0xFF occurs in the coded
-data at its own small rate, measured by the caller or taken as libjpeg data typically show).
+the code lengths of its symbols (``entropy.segment_bits``). A block's segment then costs exactly
+that many bits rounded up to whole bytes: the container stores segments without byte stuffing
+(version 3), so the estimate is the segment's length whenever the quality map's tables are
+those of the estimating quality (uniform maps; mixed maps share one set of tables).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from accelir.codec.huffman import code_lengths
 from accelir.codec.tables import quant_tables
 from accelir.codec.transform import BlockDCT, quantise_into
 
-STUFFING_RATE = 1 / 300  # stuffed bytes per coded byte (measured on photographs: 0.2–0.4 %)
-
 
 def block_rates(dct: BlockDCT, qualities: tuple[int, ...] | np.ndarray) -> np.ndarray:
     """(blocks, len(qualities)) estimated segment bytes of every block at every quality.
@@ -30,7 +29,7 @@ def block_rates(dct: BlockDCT, qualities: tuple[int, ...] | np.ndarray) -> np.nd
     comps = dct.layout.unit_components().astype(np.int64)
     recip = np.stack([1.0 / quant_tables(int(q)) for q in qualities]).astype(np.float32)
     bits = _rates_bits(dct.coefs, dct.hidden, dct.absent, comps, recip)
-    return np.ceil(bits / 8) * (1 + STUFFING_RATE)
+    return np.ceil(bits / 8)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
