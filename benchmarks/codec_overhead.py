@@ -73,7 +73,7 @@ def _header_without_index(data: bytes) -> int:
     """Bytes before the block index (magic, geometry, quality map, tables)."""
     meta = codec.info(data)
     index = codec.container._encode_lengths(meta.lengths)
-    return meta.header_bytes - len(index) - len(codec.container._uvarint(len(index)))
+    return meta.header_bytes - len(index) - len(codec.uvarint(len(index)))
 
 
 def main(argv: list[str] | None = None) -> None:

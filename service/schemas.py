@@ -107,6 +107,14 @@ class Manifest(_Out):
     byte_ranges: list[list[list[int]]] = Field(
         description="[start, end) of each block's segment in the container, rows × cols × 2"
     )
+    first_dc: list[list[list[int]]] | None = Field(
+        None,
+        description="Version 4: the DC of each block's first Y, Cb and Cr unit, which its "
+        "segment leaves out (rows × cols × 3; docs/format.md)",
+    )
+    scan_lengths: list[list[int]] | None = Field(
+        None, description="Version 4: bytes of each block's rebuilt scan before byte stuffing"
+    )
 
 
 class RestorationRequest(BaseModel):

@@ -125,49 +125,62 @@ def test_info_byte_ranges_tile_the_payload(small_photo: np.ndarray) -> None:
     assert starts[0] == meta.header_bytes and ends[-1] == len(data) == meta.total_bytes
     assert np.array_equal(starts[1:], ends[:-1])
     start, end = meta.block_range(1, 2)
-    assert codec.block_jpeg(data, 1, 2).endswith(stuff(data[start:end]) + b"\xff\xd9")
+    assert len(codec.block_jpeg(data, 1, 2)) > end - start
     manifest = meta.to_dict()
     assert manifest["rows"] == meta.rows and len(manifest["byte_ranges"]) == meta.rows
     assert (meta.width, meta.height, meta.block, meta.subsampling) == (140, 100, 32, "4:2:0")
 
 
-def test_segments_are_stored_unstuffed(photo: np.ndarray) -> None:
-    """Version 3 stores each segment without JPEG byte stuffing: exactly its coded bits rounded
-    up to bytes (what ``rates`` estimates); ``block_jpeg`` stuffs it, and the stuffed blocks
-    decode, by Pillow, to ``decode``'s pixels. The tables read back are the encoder's."""
-    from accelir.codec import entropy, transform
+@pytest.mark.parametrize(
+    ("block", "subsampling", "shape"),
+    [(32, "4:2:0", (600, 960)), (16, "4:4:4", (203, 301)), (64, "4:2:0", (77, 131))],
+)
+def test_stored_segments_rebuild_the_standalone_scans(
+    photo: np.ndarray, block: int, subsampling: str, shape: tuple[int, int]
+) -> None:
+    """Version 4 stores each segment without its first Y, Cb and Cr DC code words and without
+    byte stuffing: exactly its coded bits less those, rounded up to bytes. The scans that
+    ``block_jpeg`` and the decoders rebuild from them are byte for byte the stuffed segments
+    of the whole scans (written here directly); the tables read back are the encoder's."""
+    from accelir.codec import _entropy_code, entropy, transform
     from accelir.codec.huffman import optimal_table
+    from accelir.codec.scan import rebuild
 
-    layout = Layout()
-    q = _random_qualities(layout.grid(*photo.shape[:2]))
-    data = codec.encode(photo, q)
+    layout = Layout(block, subsampling)
+    image = np.ascontiguousarray(photo[: shape[0], : shape[1]])
+    q = _random_qualities(layout.grid(*shape))
+    data = codec.encode(image, q, block, subsampling)
     meta = codec.info(data)
-    assert not meta.stuffed
-    dct = transform.block_dct(photo, layout)
+    assert meta.version == 4 and not meta.stuffed and meta.omits_first_dc
+    dct = transform.block_dct(image, layout)
     coefs = transform.quantise(dct, q)
     counts = entropy.count_symbols(coefs, layout.unit_components(), dct.absent)
     tables = codec._parsed(data, None).tables  # stored as code lengths: the encoder's tables
     assert tables == tuple(optimal_table(c) for c in counts)
-    bits = entropy.segment_bits(
-        coefs, layout.unit_components(), dct.absent, np.stack([t.lengths for t in tables])
-    )
-    assert np.array_equal(meta.lengths.reshape(-1), -(-bits // 8))
-    with_ff = [
-        (r, c)
-        for r in range(meta.rows)
-        for c in range(meta.cols)
-        if b"\xff" in data[slice(*meta.block_range(r, c))]
-    ]
-    assert len(with_ff) > 10  # a 0xFF byte is common in coded data
+    lengths = np.stack([t.lengths for t in tables])
+    bits = entropy.segment_bits(coefs, layout.unit_components(), dct.absent, lengths)
+    omitted = entropy.first_dc_bits(coefs, layout.first_units(), lengths)
+    assert np.array_equal(meta.lengths.reshape(-1), -(-(bits - omitted) // 8))
+    assert np.array_equal(meta.scan_lengths.reshape(-1), -(-bits // 8))
+    assert np.array_equal(meta.first_dc.reshape(-1, 3), coefs[:, layout.first_units(), 0])
+    whole, whole_lengths, _ = _entropy_code(dct, coefs, counts, tables, omit_first_dc=False)
+    ends = np.cumsum(whole_lengths)
+    expected = [stuff(whole[e - n : e]) for e, n in zip(ends, whole_lengths, strict=True)]
+    scans, offsets, scan_bytes = rebuild(codec._parsed(data, None))
+    rebuilt = [stuff(scans[o : o + n]) for o, n in zip(offsets, scan_bytes, strict=True)]
+    assert rebuilt == expected
+    assert sum(s.count(b"\xff\x00") for s in expected) > 0  # stuffing exercised
     decoded = codec.decode(data)
-    for r, c in with_ff[:10]:
-        start, end = meta.block_range(r, c)
+    for i in np.random.default_rng(0).choice(len(expected), min(8, len(expected)), replace=False):
+        r, c = divmod(int(i), meta.cols)
         jpeg = codec.block_jpeg(data, r, c)
-        scan = jpeg[jpeg.index(b"\xff\xda") + 14 : -2]  # after SOS (12-byte body), before EOI
-        assert scan.count(b"\xff") == scan.count(b"\xff\x00") == data[start:end].count(b"\xff")
-        assert scan.replace(b"\xff\x00", b"\xff") == data[start:end]
-        block = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
-        assert np.abs(block - decoded[32 * r : 32 * r + 32, 32 * c : 32 * c + 32]).max() <= 1
+        assert jpeg.endswith(expected[i] + b"\xff\xd9")
+        pixels = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        h, w = pixels.shape[:2]
+        assert (
+            np.abs(pixels - decoded[block * r : block * r + h, block * c : block * c + w]).max()
+            <= 1
+        )
 
 
 def test_block_jpeg_is_a_baseline_jpeg(small_photo: np.ndarray) -> None:
@@ -198,15 +211,18 @@ def test_edge_blocks_code_only_their_visible_part(photo: np.ndarray) -> None:
     assert trimmed.version == codec.container.VERSION >= 2
 
 
-@pytest.mark.parametrize("name", ["v1_b32_420", "v1_b16_444", "v2_b32_420", "v2_b16_444"])
+@pytest.mark.parametrize(
+    "name", ["v1_b32_420", "v1_b16_444", "v2_b32_420", "v2_b16_444", "v3_b32_420", "v3_b16_444"]
+)
 def test_older_containers_still_decode(name: str) -> None:
     """Containers of earlier versions — 1: edge blocks coded whole; 2: segments stored
-    byte-stuffed — decode to the pixels they decoded to then, by every route (fixtures made on
-    2026-11-28 with the last commit writing each version)."""
+    byte-stuffed; 3: whole scans, no first-DC map — decode to the pixels they decoded to then,
+    by every route (fixtures made on 2026-11-28 with the last commit writing each version)."""
     fixtures = Path(__file__).parent / "fixtures"
     data = (fixtures / f"{name}.air").read_bytes()
     meta = codec.info(data)
-    assert meta.version == int(name[1]) and meta.stuffed
+    assert meta.version == int(name[1]) and meta.stuffed == (meta.version < 3)
+    assert not meta.omits_first_dc and meta.first_dc is None
     assert (meta.coded_edges() == (meta.block, meta.block)) == (meta.version == 1)
     expected = np.asarray(Image.open(fixtures / f"{name}_decoded.png"))
     for engine in codec.ENGINES:

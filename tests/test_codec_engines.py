@@ -20,6 +20,7 @@ from accelir.codec import _parsed
 from accelir.codec.container import ContainerError
 from accelir.codec.jfif import EOI, SOI, dht, dqt, sof0, sos, stuff
 from accelir.codec.layout import Layout
+from accelir.codec.scan import rebuild
 from accelir.codec.tables import quant_tables
 
 Q_SET = (10, 20, 30, 40, 50, 60, 65, 70, 75, 80, 85, 90, 95)
@@ -101,7 +102,8 @@ def test_valid_containers_decode_as_strips_and_corrupt_ones_fall_back(photo: np.
     meta = codec.info(data)
     start, end = meta.block_range(3, 7)
     broken = bytearray(data)
-    broken[start + 1 : end] = bytes(end - start - 1)  # zeros: valid bits, wrong length
+    cut = start + 3 * (end - start) // 4  # past the first MCU, which the rebuild parses
+    broken[cut:end] = bytes(end - cut)  # zeros: valid bits, wrong length
     with pytest.raises(ContainerError, match=r"block \(3, 7\)"):
         codec.decode(bytes(broken), engine="libjpeg")
     assert _blockdecode.fallbacks() > before
@@ -115,13 +117,12 @@ def _whole_image_jpeg(data: bytes) -> bytes:
     assert meta.block == 16 and len(set(meta.quality_map.reshape(-1).tolist())) == 1
     sof = sof0(meta.height, meta.width, meta.layout)
     restart_every_mcu = bytes([0xFF, 0xDD, 0, 4, 0, 1])
+    scans, offsets, lengths = rebuild(parsed)  # each block's standalone scan, unstuffed
     scan = []
-    for i, (start, length) in enumerate(
-        zip(meta.offsets.reshape(-1), meta.lengths.reshape(-1), strict=True)
-    ):
+    for i, (start, length) in enumerate(zip(offsets, lengths, strict=True)):
         if i:
             scan.append(bytes([0xFF, 0xD0 + (i - 1) % 8]))
-        scan.append(stuff(parsed.data[start : start + length]))
+        scan.append(stuff(scans[start : start + length]))
     tables = dqt(quant_tables(int(meta.quality_map[0, 0]))) + sof + dht(parsed.tables)
     return b"".join([SOI, tables, restart_every_mcu, sos(), *scan, EOI])
 

@@ -18,7 +18,7 @@ from functools import cache, lru_cache
 
 import numpy as np
 
-from accelir.codec import entropy, transform
+from accelir.codec import dcmap, entropy, transform
 from accelir.codec.container import (
     DEFAULT_LIMITS,
     ContainerError,
@@ -34,6 +34,7 @@ from accelir.codec.decoder import ENGINES, SEAMLESS, decode_blocks
 from accelir.codec.huffman import HuffmanTable, optimal_table
 from accelir.codec.jfif import EOI, block_header, stuff
 from accelir.codec.layout import Layout
+from accelir.codec.scan import rebuild
 
 __all__ = [
     "ENGINES",
@@ -114,9 +115,18 @@ def encode_dct(
     tables = (
         tuple(optimal_table(c) for c in counts) if huffman_tables == "optimized" else _standard()
     )
-    payload, lengths = _entropy_code(dct, coefs, counts, tables)
+    payload, lengths, data_bits = _entropy_code(dct, coefs, counts, tables, omit_first_dc=True)
+    # version 4: the first DC code words left out, their values in the first-DC map
+    first_units = layout.first_units()
+    levels = coefs[:, first_units, 0].astype(np.int64).reshape(*q.shape, 3)
+    code_lengths = np.stack([t.lengths for t in tables])
+    omitted = entropy.first_dc_bits(coefs, first_units, code_lengths)
+    longer = -(-(data_bits + omitted) // 8) - lengths - omitted // 8
+    first_dc = dcmap.encode(
+        levels, q, omitted.reshape(q.shape), longer.reshape(q.shape).astype(bool)
+    )
     stored = None if huffman_tables == "standard" else tables
-    return write(layout, w, h, q, stored, lengths.reshape(q.shape), payload)
+    return write(layout, w, h, q, stored, lengths.reshape(q.shape), payload, first_dc)
 
 
 _standard = cache(standard_tables)
@@ -127,17 +137,27 @@ def _entropy_code(
     coefs: np.ndarray,
     counts: np.ndarray,
     tables: tuple[HuffmanTable, ...],
-) -> tuple[bytes, np.ndarray]:
+    *,
+    omit_first_dc: bool,
+) -> tuple[bytes, np.ndarray, np.ndarray]:
     """Every block's segment of the quantised ``coefs`` (of ``dct``'s image, symbol ``counts``)
-    with ``tables``: the concatenated segments and each one's byte length (blocks,)."""
+    with ``tables`` (without the first DC code words if ``omit_first_dc``): the concatenated
+    segments, each one's byte length and its bits before padding (blocks,)."""
     code_lengths = np.stack([t.lengths for t in tables])
     codes = np.stack([t.codes for t in tables])
     bits = entropy.total_bits(counts, code_lengths)
     out = np.empty(bits // 8 + coefs.shape[0] + 1, dtype=np.uint8)  # + one padding byte a block
     lengths = np.empty(coefs.shape[0], dtype=np.int64)
-    comps = dct.layout.unit_components()
-    n = entropy.write_segments(coefs, comps, dct.absent, code_lengths, codes, out, lengths)
-    return out[:n].tobytes(), lengths
+    data_bits = np.empty(coefs.shape[0], dtype=np.int64)
+    layout = dct.layout
+    omit = np.zeros(layout.units_per_block, dtype=np.bool_)
+    if omit_first_dc:
+        omit[layout.first_units()] = True
+    comps = layout.unit_components()
+    n = entropy.write_segments(
+        coefs, comps, dct.absent, code_lengths, codes, out, lengths, omit, data_bits
+    )
+    return out[:n].tobytes(), lengths, data_bits
 
 
 def decode_uniform_for_restoration(dct: transform.BlockDCT, quality: int) -> np.ndarray:
@@ -150,8 +170,9 @@ def decode_uniform_for_restoration(dct: transform.BlockDCT, quality: int) -> np.
     qmap = np.full(layout.grid(h, w), int(quality), dtype=np.uint8)
     coefs = transform.quantise(dct, qmap)
     counts = entropy.count_symbols(coefs, layout.unit_components(), dct.absent)
-    payload, lengths = _entropy_code(dct, coefs, counts, _standard())
-    meta = manifest(layout, w, h, "standard", qmap, lengths.reshape(qmap.shape), 0)
+    payload, lengths, _ = _entropy_code(dct, coefs, counts, _standard(), omit_first_dc=False)
+    # whole scans, unstuffed: the segments of a version-3 container
+    meta = manifest(layout, w, h, "standard", qmap, lengths.reshape(qmap.shape), 0, version=3)
     return decode_blocks(Parsed(meta, _standard(), payload), seamless=SEAMLESS)
 
 
@@ -184,9 +205,12 @@ def block_jpeg(data: bytes, row: int, col: int, *, limits: Limits | None = None)
     start, end = meta.block_range(int(row), int(col))
     q = int(meta.quality_map[row, col])
     shape = meta.block_shape(int(row), int(col))
-    scan = parsed.data[start:end]
-    if not meta.stuffed:
-        scan = stuff(scan)
+    if meta.omits_first_dc:
+        scan = stuff(rebuild(parsed, np.array([int(row) * meta.cols + int(col)]))[0])
+    else:
+        scan = parsed.data[start:end]
+        if not meta.stuffed:
+            scan = stuff(scan)
     return block_header(q, meta.layout, parsed.tables, shape) + scan + EOI
 
 

@@ -3,7 +3,8 @@
 Layout (all integers unsigned; ``uvarint`` is LEB128; see docs/format.md):
 
     magic "AIRC" | version u8 | flags u8 | log2(block) u8 | width uvarint | height uvarint
-    quality map  | Huffman tables (unless flags say Annex K) | block index | segments
+    quality map  | Huffman tables (unless flags say Annex K) | first-DC map (version 4)
+    block index  | segments
 
 Parsing never trusts the input: every size is checked against ``Limits`` before anything is
 allocated, compressed fields are inflated with a hard output cap, and the block index must add
@@ -19,6 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from accelir.codec import dcmap
+from accelir.codec.bitio import (
+    ContainerError,
+    Reader,
+    rice_decode,
+    rice_encode,
+    unzigzag,
+    uvarint,
+    zigzag,
+)
 from accelir.codec.huffman import HuffmanTable
 from accelir.codec.layout import Layout
 from accelir.codec.tables import STD_TABLES
@@ -26,9 +37,10 @@ from accelir.codec.tables import STD_TABLES
 MAGIC = b"AIRC"
 #: Written by ``write``. Version 1 coded edge blocks whole (padded area included); version 2
 #: codes only the MCUs that cover an edge block's visible part; version 3 stores segments
-#: without JPEG byte stuffing. All three are read.
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: without JPEG byte stuffing; version 4 leaves each block's first DC code words out of its
+#: segment and keeps their values in the first-DC map. All four are read.
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 _FLAG_444 = 0x01
 _FLAG_STANDARD_TABLES = 0x02
 _KNOWN_FLAGS = _FLAG_444 | _FLAG_STANDARD_TABLES
@@ -44,10 +56,6 @@ _DC_ORDER = np.arange(12)
 _AC_ORDER = np.array([0x00, 0xF0] + [(r << 4) | s for s in range(1, 11) for r in range(16)])
 _SLOT_ORDERS = (_DC_ORDER, _AC_ORDER, _DC_ORDER, _AC_ORDER)
 _TABLE_LENGTHS_BYTES = sum(o.size for o in _SLOT_ORDERS)  # 348
-
-
-class ContainerError(ValueError):
-    """The bytes are not a valid AccelIR container (truncated, malformed or over a limit)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,11 @@ class ContainerInfo:
     lengths: np.ndarray  # (rows, cols) int64: bytes of each block's segment
     header_bytes: int  # bytes before the first segment
     total_bytes: int
+    #: version 4: (rows, cols, 3) the DC of each block's first Y, Cb and Cr unit, which its
+    #: segment leaves out; and (rows, cols) the byte length of each block's rebuilt scan
+    #: (before stuffing). None for earlier versions, whose segments are scans.
+    first_dc: np.ndarray | None = None
+    scan_lengths: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -104,6 +117,11 @@ class ContainerInfo:
         unstuffed (version 3 on: ``jfif.stuff`` makes them scan data)."""
         return self.version < 3
 
+    @property
+    def omits_first_dc(self) -> bool:
+        """Whether segments leave out their first DC code words (version 4 on)."""
+        return self.version >= 4
+
     def block_shape(self, row: int, col: int) -> tuple[int, int]:
         """(height, width) of block (row, col)'s standalone JPEG."""
         if not (0 <= row < self.rows and 0 <= col < self.cols):
@@ -122,7 +140,13 @@ class ContainerInfo:
         return start, start + int(self.lengths[row, col])
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready manifest."""
+        """A JSON-ready manifest (version 4 adds the first-DC values and scan lengths)."""
+        extra: dict[str, Any] = {}
+        if self.first_dc is not None and self.scan_lengths is not None:
+            extra = {
+                "first_dc": self.first_dc.tolist(),
+                "scan_lengths": self.scan_lengths.tolist(),
+            }
         return {
             "version": self.version,
             "width": self.width,
@@ -136,6 +160,7 @@ class ContainerInfo:
             "header_bytes": self.header_bytes,
             "quality_map": self.quality_map.tolist(),
             "byte_ranges": np.stack([self.offsets, self.offsets + self.lengths], axis=-1).tolist(),
+            **extra,
         }
 
 
@@ -150,29 +175,9 @@ class Parsed:
 # Writing
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _deflate(data: bytes) -> bytes:
     c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
     return c.compress(data) + c.flush()
-
-
-def _zigzag(values: np.ndarray) -> np.ndarray:
-    return np.where(values < 0, -2 * values - 1, 2 * values).astype(np.int64)
-
-
-def _unzigzag(values: np.ndarray) -> np.ndarray:
-    return np.where(values & 1, -((values + 1) >> 1), values >> 1)
 
 
 def _length_residuals(lengths: np.ndarray) -> np.ndarray:
@@ -183,22 +188,12 @@ def _length_residuals(lengths: np.ndarray) -> np.ndarray:
     pred[:, 1:] = grid[:, :-1]
     pred[1:, 0] = grid[:-1, 0]
     pred[0, 0] = 0
-    return _zigzag(grid - pred).reshape(-1)
+    return zigzag(grid - pred).reshape(-1)
 
 
 def _encode_lengths(lengths: np.ndarray) -> bytes:
-    """The block index: Rice codes of the length residuals with the best parameter k, the unary
-    parts and the k-bit remainders in two bit streams (so both decode without a loop)."""
-    z = _length_residuals(lengths)
-    ks = np.arange(24, dtype=np.int64)
-    k = int(np.argmin((z[None, :] >> ks[:, None]).sum(axis=1) + z.size * (ks + 1)))
-    quotient = z >> k
-    unary = np.ones(int(quotient.sum()) + z.size, dtype=np.uint8)
-    unary[np.cumsum(quotient + 1) - 1] = 0
-    unary_bytes = np.packbits(np.pad(unary, (0, -unary.size % 8), constant_values=1)).tobytes()
-    shifts = np.arange(k - 1, -1, -1, dtype=np.int64)
-    remainder = ((z[:, None] >> shifts[None, :]) & 1).astype(np.uint8).reshape(-1)
-    return bytes([k]) + _uvarint(len(unary_bytes)) + unary_bytes + np.packbits(remainder).tobytes()
+    """The block index: a Rice stream of the length residuals (``bitio.rice_encode``)."""
+    return rice_encode(_length_residuals(lengths))
 
 
 def _table_lengths(tables: Sequence[HuffmanTable]) -> bytes:
@@ -238,60 +233,32 @@ def write(
     tables: Sequence[HuffmanTable] | None,
     lengths: np.ndarray,
     payload: bytes,
+    first_dc_map: bytes,
 ) -> bytes:
-    """Serialise a container. ``tables=None`` means the Annex K tables (not stored)."""
+    """Serialise a container. ``tables=None`` means the Annex K tables (not stored);
+    ``first_dc_map`` is ``dcmap.encode``'s section."""
     flags = (_FLAG_444 if layout.subsampling == "4:4:4" else 0) | (
         _FLAG_STANDARD_TABLES if tables is None else 0
     )
     parts = [MAGIC, bytes([VERSION, flags, layout.block.bit_length() - 1])]
-    parts += [_uvarint(width), _uvarint(height)]
+    parts += [uvarint(width), uvarint(height)]
     q = quality_map.astype(np.uint8)
     if np.all(q == q.flat[0]):
         parts.append(bytes([_QMAP_UNIFORM, int(q.flat[0])]))
     else:
         packed = _deflate(q.tobytes())
-        parts += [bytes([_QMAP_DEFLATE]), _uvarint(len(packed)), packed]
+        parts += [bytes([_QMAP_DEFLATE]), uvarint(len(packed)), packed]
     if tables is not None:
         packed_tables = _deflate(_table_lengths(tables))
-        parts += [_uvarint(len(packed_tables)), packed_tables]
+        parts += [uvarint(len(packed_tables)), packed_tables]
+    parts += [uvarint(len(first_dc_map)), first_dc_map]
     index = _encode_lengths(lengths)
-    parts += [_uvarint(len(index)), index, payload]
+    parts += [uvarint(len(index)), index, payload]
     return b"".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise ContainerError(
-                f"truncated container: {what} needs {n} bytes at offset {self.pos}"
-            )
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self, what: str) -> int:
-        return self.take(1, what)[0]
-
-    def uvarint(self, what: str, maximum: int) -> int:
-        value, shift = 0, 0
-        while True:
-            byte = self.u8(what)
-            value |= (byte & 0x7F) << shift
-            if value > maximum:
-                raise ContainerError(f"{what} exceeds the limit {maximum}")
-            if not byte & 0x80:
-                return value
-            shift += 7
-            if shift > 63:
-                raise ContainerError(f"{what}: malformed varint")
 
 
 def _inflate_bounded(data: bytes, maximum: int, what: str) -> bytes:
@@ -320,29 +287,15 @@ def _inflate(data: bytes, size: int, what: str) -> bytes:
 
 
 def _decode_lengths(data: bytes, rows: int, cols: int) -> np.ndarray:
-    n = rows * cols
-    r = _Reader(data)
-    k = r.u8("block index parameter")
-    if k > 23:
-        raise ContainerError("block index: bad Rice parameter")
-    unary_size = r.uvarint("block index size", len(data))
-    unary = np.unpackbits(np.frombuffer(r.take(unary_size, "block index"), dtype=np.uint8))
-    zeros = np.flatnonzero(unary == 0)
-    if zeros.size != n or unary.size - 1 - (zeros[-1] if n else -1) >= 8:
-        raise ContainerError("block index: malformed unary part")
-    quotient = np.diff(zeros, prepend=-1) - 1
-    rem_bytes = r.take(-(-n * k // 8), "block index")
-    if r.pos != len(data):
-        raise ContainerError("block index: trailing bytes")
-    bits = np.unpackbits(np.frombuffer(rem_bytes, dtype=np.uint8))[: n * k].reshape(n, k)
-    remainder = bits.astype(np.int64) @ (1 << np.arange(k - 1, -1, -1, dtype=np.int64))
-    z = (quotient.astype(np.int64) << k) | remainder
-    grid = _unzigzag(z).reshape(rows, cols)
+    r = Reader(data)
+    z = rice_decode(r, rows * cols, "block index")
+    r.at_end("block index")
+    grid = unzigzag(z).reshape(rows, cols)
     grid[:, 0] = np.cumsum(grid[:, 0])  # the first column is predicted from the block above
     return np.cumsum(grid, axis=1)
 
 
-def _read_table(reader: _Reader, slot: int) -> HuffmanTable:
+def _read_table(reader: Reader, slot: int) -> HuffmanTable:
     bits = tuple(reader.take(16, "Huffman table"))
     values = reader.take(sum(bits), "Huffman table")
     allowed = _AC_SYMBOLS if slot % 2 else _DC_SYMBOLS
@@ -363,9 +316,11 @@ def manifest(
     lengths: np.ndarray,
     header_bytes: int,
     version: int = VERSION,
+    first_dc: np.ndarray | None = None,
+    scan_lengths: np.ndarray | None = None,
 ) -> ContainerInfo:
     """The manifest of segments of ``lengths`` (rows, cols) laid end to end after
-    ``header_bytes`` bytes of header."""
+    ``header_bytes`` bytes of header (version 4: with the first-DC values and scan lengths)."""
     offsets = np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(lengths.shape)
     return ContainerInfo(
         version=version,
@@ -379,6 +334,8 @@ def manifest(
         lengths=lengths,
         header_bytes=header_bytes,
         total_bytes=header_bytes + int(lengths.sum()),
+        first_dc=first_dc,
+        scan_lengths=scan_lengths,
     )
 
 
@@ -395,7 +352,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         raise ContainerError(
             f"container of {len(data)} bytes exceeds the {limits.max_bytes}-byte limit"
         )
-    r = _Reader(data)
+    r = Reader(data)
     if r.take(4, "magic") != MAGIC:
         raise ContainerError("not an AccelIR container (bad magic)")
     version = r.u8("version")
@@ -439,11 +396,16 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
             tables = _tables_from_lengths(_inflate(packed, _TABLE_LENGTHS_BYTES, "Huffman tables"))
         else:  # versions 1 and 2: the four DHT bodies
             raw_tables = _inflate_bounded(packed, _MAX_TABLE_BYTES, "Huffman tables")
-            table_reader = _Reader(raw_tables)
+            table_reader = Reader(raw_tables)
             tables = tuple(_read_table(table_reader, slot) for slot in range(4))
             if table_reader.pos != len(raw_tables):
                 raise ContainerError("Huffman tables: trailing bytes")
 
+    first_dc = omitted = longer = None
+    if version >= 4:
+        size = r.uvarint("first-DC map size", len(data))
+        dc_lengths = np.stack([tables[0].lengths, tables[2].lengths])
+        first_dc, omitted, longer = dcmap.decode(r.take(size, "first-DC map"), qmap, dc_lengths)
     index_size = r.uvarint("block index size", len(data))
     lengths = _decode_lengths(r.take(index_size, "block index"), rows, cols)
     max_seg = layout.max_segment_bytes()
@@ -456,7 +418,13 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
             f"{len(data) - header_bytes} follow"
         )
     huffman = "standard" if flags & _FLAG_STANDARD_TABLES else "optimized"
-    info = manifest(layout, width, height, huffman, qmap, lengths, header_bytes, version)
+    scan_lengths = None
+    if first_dc is not None and omitted is not None and longer is not None:
+        scan_lengths = lengths + omitted // 8 + longer
+        first_dc = first_dc.astype(np.int16)
+    info = manifest(
+        layout, width, height, huffman, qmap, lengths, header_bytes, version, first_dc, scan_lengths
+    )
     return Parsed(info, tables, data)
 
 

@@ -24,6 +24,7 @@ import simplejpeg
 
 from accelir.codec.container import ContainerError
 from accelir.codec.jfif import EOI, SOI, block_header, dht, stuff
+from accelir.codec.scan import rebuild
 from accelir.codec.tables import natural_quant_tables
 
 try:
@@ -84,15 +85,28 @@ def decode_blocks(
     return _decode_simplejpeg(parsed, threads)
 
 
+def _scans(parsed: Parsed) -> tuple[bytes, np.ndarray, np.ndarray, bool]:
+    """(data, offsets, lengths, stuffed) of every block's scan data in raster order: the
+    stored segments (versions 1–3; byte-stuffed up to version 2), or the standalone scans
+    rebuilt from version 4's (unstuffed)."""
+    meta = parsed.info
+    if meta.omits_first_dc:
+        data, offsets, lengths = rebuild(parsed)
+        shape = (meta.rows, meta.cols)
+        return data, offsets.reshape(shape), lengths.reshape(shape), False
+    return parsed.data, meta.offsets, meta.lengths, meta.stuffed
+
+
 def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.ndarray:
     meta = parsed.info
+    data, offsets, lengths, stuffed = _scans(parsed)
     b = meta.block
     distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
     quant = np.stack([natural_quant_tables(q) for q in distinct]).astype(np.uint16)
     quant_of_block = np.searchsorted(distinct, meta.quality_map).astype(np.int32)
     tables = SOI + dht(parsed.tables) + EOI
-    offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)
-    lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
     h = meta.layout.h_factor
     c = b // h
     last_h, last_w = meta.coded_edges()
@@ -115,7 +129,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
         )
         try:
             _blockdecode.decode_blocks(
-                parsed.data,
+                data,
                 tables,
                 quant,
                 quant_of_block[lo:hi],
@@ -128,7 +142,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
                 h,
                 last_h if hi == meta.rows else b,  # only the image's last row is cut short
                 last_w,
-                0 if meta.stuffed else 1,
+                0 if stuffed else 1,
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
@@ -171,10 +185,10 @@ def _decode_simplejpeg(parsed: Parsed, threads: int | None) -> np.ndarray:
         if shape != (b, b):
             edge[i] = shape
             headers[i] = block_header(qualities[i], meta.layout, parsed.tables, shape)
-    starts = meta.offsets.reshape(-1).tolist()
-    ends = (meta.offsets + meta.lengths).reshape(-1).tolist()
-    data = parsed.data
-    scan = (lambda segment: segment) if meta.stuffed else stuff
+    data, offsets, lengths, stuffed = _scans(parsed)
+    starts = offsets.reshape(-1).tolist()
+    ends = (offsets + lengths).reshape(-1).tolist()
+    scan = (lambda segment: segment) if stuffed else stuff
     out = np.empty((n, b, b, 3), dtype=np.uint8)
 
     def run(lo: int, hi: int) -> None:

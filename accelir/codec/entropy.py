@@ -103,6 +103,22 @@ def segment_bits(
     return bits
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def first_dc_bits(
+    coefs: np.ndarray, first_units: np.ndarray, code_lengths: np.ndarray
+) -> np.ndarray:
+    """(blocks,) int64 bits of the DC code words of each block's units ``first_units`` (Y, Cb,
+    Cr: each component's first unit, whose DC is coded from a prediction of 0) — what a
+    segment of container version 4 leaves out."""
+    n_blocks = coefs.shape[0]
+    bits = np.zeros(n_blocks, dtype=np.int64)
+    for b in range(n_blocks):
+        for c in range(3):
+            cat = _category(int(coefs[b, first_units[c], 0]))
+            bits[b] += code_lengths[0 if c == 0 else 2, cat] + cat
+    return bits
+
+
 def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
     """Coded bits of all blocks before padding, from the symbol counts alone: a
     symbol costs its code length plus its extra bits (a DC symbol is its own size category; an
@@ -142,10 +158,15 @@ def write_segments(
     codes: np.ndarray,
     out: np.ndarray,
     lengths: np.ndarray,
+    omit: np.ndarray,
+    data_bits: np.ndarray,
 ) -> int:
     """Write every block's segment into ``out``; store each segment's byte length in
-    ``lengths``; return the total. ``out`` must hold coded bits / 8 + blocks bytes. Segments
-    are padded with one-bits to a byte and not stuffed (``jfif.stuff`` makes them JPEG scans)."""
+    ``lengths`` and its bits before padding in ``data_bits``; return the total. ``out`` must
+    hold coded bits / 8 + blocks bytes. Segments are padded with one-bits to a byte and not
+    stuffed (``jfif.stuff`` makes them JPEG scans). ``omit`` (units,) marks unit positions
+    whose DC code word is left out (container version 4: each component's first unit, whose
+    value the first-DC map holds); the DC prediction still starts from their value."""
     n_blocks, n_units = coefs.shape[0], coefs.shape[1]
     pred = np.zeros(3, dtype=np.int32)
     pos = 0
@@ -161,16 +182,16 @@ def write_segments(
             dc = np.int32(coefs[b, u, 0])
             diff = dc - pred[comp]
             pred[comp] = dc
-            cat = _category(diff)
-            length = code_lengths[slot, cat]
-            pos, acc, n_acc = _put(
-                out,
-                pos,
-                acc,
-                n_acc,
-                (codes[slot, cat] << cat) | _extra_bits(diff, cat),
-                length + cat,
-            )
+            if not omit[u]:
+                cat = _category(diff)
+                pos, acc, n_acc = _put(
+                    out,
+                    pos,
+                    acc,
+                    n_acc,
+                    (codes[slot, cat] << cat) | _extra_bits(diff, cat),
+                    code_lengths[slot, cat] + cat,
+                )
             run = 0
             for k in range(1, 64):
                 v = np.int32(coefs[b, u, k])
@@ -193,6 +214,7 @@ def write_segments(
                 pos, acc, n_acc = _put(
                     out, pos, acc, n_acc, codes[slot + 1, 0], code_lengths[slot + 1, 0]
                 )
+        data_bits[b] = 8 * (pos - start) + n_acc
         if n_acc > 0:
             pad = 8 - n_acc
             pos, acc, n_acc = _put(out, pos, acc, n_acc, (1 << pad) - 1, pad)

@@ -64,6 +64,10 @@ class Layout:
         mcu = np.array([0] * self.luma_per_mcu + [1, 2], dtype=np.uint8)
         return np.tile(mcu, self.mcus_per_side**2)
 
+    def first_units(self) -> np.ndarray:
+        """Positions of the first Y, Cb and Cr unit of a block (all in its first MCU)."""
+        return np.array([0, self.luma_per_mcu, self.luma_per_mcu + 1], dtype=np.int64)
+
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """(rows, cols) of blocks covering an image."""
         return -(-height // self.block), -(-width // self.block)

@@ -3,10 +3,12 @@ block's coding distortion (``block_distortions``).
 
 The DCT is computed once; for each candidate quality the blocks are quantised, the symbol
 counts give that quality's optimal Huffman tables, and each block's coded size follows from
-the code lengths of its symbols (``entropy.segment_bits``). A block's segment then costs exactly
-that many bits rounded up to whole bytes: the container stores segments without byte stuffing
-(version 3), so the estimate is the segment's length whenever the quality map's tables are
-those of the estimating quality (uniform maps; mixed maps share one set of tables).
+the code lengths of its symbols (``entropy.segment_bits``), less the first DC code words that
+the container keeps in its first-DC map (version 4; the map's own bytes, about 1.4 per block,
+are left to the header allowance). A block's segment then costs exactly that many bits
+rounded up to whole bytes: the container stores segments without byte stuffing, so the
+estimate is the segment's length whenever the quality map's tables are those of the
+estimating quality (uniform maps; mixed maps share one set of tables).
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ def block_rates(dct: BlockDCT, qualities: tuple[int, ...] | np.ndarray) -> np.nd
     with no Python in between, so small images pay no per-call overhead."""
     comps = dct.layout.unit_components().astype(np.int64)
     recip = np.stack([1.0 / quant_tables(int(q)) for q in qualities]).astype(np.float32)
-    bits = _rates_bits(dct.coefs, dct.hidden, dct.absent, comps, recip)
+    first = dct.layout.first_units()
+    bits = _rates_bits(dct.coefs, dct.hidden, dct.absent, comps, first, recip)
     return np.ceil(bits / 8)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _rates_bits(
-    coefs: np.ndarray, hidden: np.ndarray, absent: np.ndarray, comps: np.ndarray, recip: np.ndarray
+    coefs: np.ndarray,
+    hidden: np.ndarray,
+    absent: np.ndarray,
+    comps: np.ndarray,
+    first: np.ndarray,
+    recip: np.ndarray,
 ) -> np.ndarray:
     n_q = recip.shape[0]
     out = np.empty((coefs.shape[0], n_q), dtype=np.float64)
@@ -47,6 +55,7 @@ def _rates_bits(
         for slot in range(4):
             lengths[slot] = code_lengths(counts[slot])
         out[:, t] = entropy.segment_bits(quantised, comps, absent, lengths)
+        out[:, t] -= entropy.first_dc_bits(quantised, first, lengths)
     return out
 
 

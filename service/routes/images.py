@@ -246,7 +246,9 @@ async def get_manifest(
     manifest = Manifest(
         image_id=image_id, container_digest=record.container_digest, **info.to_dict()
     )
-    body = json.dumps(manifest.model_dump(), separators=(",", ":")).encode()
+    # absent, not null, for containers before version 4: their bodies (and ETags) stay as
+    # they were
+    body = json.dumps(manifest.model_dump(exclude_none=True), separators=(",", ":")).encode()
     return immutable_response(request, body, hashlib.sha256(body).hexdigest(), "application/json")
 
 

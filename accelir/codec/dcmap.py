@@ -1,0 +1,163 @@
+"""The first-DC map of container version 4 (docs/format.md, "First-DC map").
+
+A block's standalone scan starts every component's DC prediction at 0, so the first Y, Cb and
+Cr unit of each block code their DC as an absolute value: 2.4–3 bytes a block on the benchmark
+photographs. Version 4 leaves those three code words out of the stored segments and keeps the
+values here, predicted across blocks (the JPEG-LS median of the left, upper and upper-left
+blocks' values, compared as dequantised levels so that blocks of different qualities predict
+each other) and Rice-coded: about half the bytes. Rebuilding a standalone scan puts the code
+words back (``accelir.codec.scan``).
+
+Putting code words back lengthens the scan by ``I`` bits, known from the values and the tables;
+whether the rebuilt scan then needs one byte more than ``stored + floor(I / 8)`` depends on
+where the stored data ended inside its last byte, which the stored segment (padded to a byte)
+no longer says: one bit per block with ``I mod 8 ≠ 0`` records it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numba
+import numpy as np
+
+from accelir.codec.bitio import (
+    ContainerError,
+    Reader,
+    rice_decode,
+    rice_encode,
+    unzigzag,
+    zigzag,
+)
+from accelir.codec.tables import natural_quant_tables
+
+#: The largest magnitude of a baseline 8-bit DC value (size category 11).
+MAX_DC = 2047
+
+
+@cache
+def _steps_by_quality() -> np.ndarray:
+    """(101, 3) DC quantisation step of Y, Cb and Cr at each quality 0..100 (0 unused)."""
+    out = np.ones((101, 3), dtype=np.int64)
+    for q in range(1, 101):
+        luma, chroma = natural_quant_tables(q)[:, 0]
+        out[q] = (luma, chroma, chroma)
+    return out
+
+
+def dc_steps(quality_map: np.ndarray) -> np.ndarray:
+    """(rows, cols, 3) int64 DC quantisation step of each block's Y, Cb and Cr."""
+    return _steps_by_quality()[quality_map]
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _predicted_level(levels: np.ndarray, steps: np.ndarray, r: int, c: int, k: int) -> int:
+    """The level of block (r, c), component k, predicted from its decoded neighbours: the
+    median predictor of JPEG-LS on dequantised values, requantised with the block's own step
+    (rounding half away from zero)."""
+    if r == 0 and c == 0:
+        return 0
+    if r == 0:
+        p = levels[r, c - 1, k] * steps[r, c - 1, k]
+    elif c == 0:
+        p = levels[r - 1, c, k] * steps[r - 1, c, k]
+    else:
+        a = levels[r, c - 1, k] * steps[r, c - 1, k]
+        b = levels[r - 1, c, k] * steps[r - 1, c, k]
+        d = levels[r - 1, c - 1, k] * steps[r - 1, c - 1, k]
+        if d >= max(a, b):
+            p = min(a, b)
+        elif d <= min(a, b):
+            p = max(a, b)
+        else:
+            p = a + b - d
+    step = steps[r, c, k]
+    q = (2 * abs(p) + step) // (2 * step)
+    return q if p >= 0 else -q
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _residuals(levels: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    rows, cols = levels.shape[0], levels.shape[1]
+    out = np.empty((3, rows, cols), dtype=np.int64)
+    for k in range(3):
+        for r in range(rows):
+            for c in range(cols):
+                out[k, r, c] = levels[r, c, k] - _predicted_level(levels, steps, r, c, k)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _levels(
+    residuals: np.ndarray, steps: np.ndarray, dc_lengths: np.ndarray, levels: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Inverse of ``_residuals`` into ``levels``, and the bits of the three DC code words
+    each block's segment leaves out, given the (2, 256) code lengths of the DC luma and DC
+    chroma tables. Returns (omitted, -1), or the raster index of the first block whose value
+    leaves the baseline range or whose size category has no code (then ``levels`` is
+    incomplete)."""
+    rows, cols = levels.shape[0], levels.shape[1]
+    omitted = np.zeros((rows, cols), dtype=np.int64)
+    for k in range(3):
+        slot = 0 if k == 0 else 1
+        for r in range(rows):
+            for c in range(cols):
+                v = residuals[k, r, c] + _predicted_level(levels, steps, r, c, k)
+                if v < -MAX_DC or v > MAX_DC:
+                    return omitted, r * cols + c
+                levels[r, c, k] = v
+                cat, m = 0, abs(v)
+                while m:
+                    cat += 1
+                    m >>= 1
+                if dc_lengths[slot, cat] == 0:
+                    return omitted, r * cols + c
+                omitted[r, c] += dc_lengths[slot, cat] + cat
+    return omitted, -1
+
+
+def encode(
+    levels: np.ndarray, quality_map: np.ndarray, omitted: np.ndarray, longer: np.ndarray
+) -> bytes:
+    """The map's bytes: a Rice stream of prediction residuals per component (Y, Cb, Cr), then
+    one bit per block whose ``omitted`` bits are not a whole number of bytes, in raster order,
+    zero-padded: ``longer`` there, i.e. the rebuilt scan takes one byte more than the stored
+    segment plus the omitted whole bytes (it never does where ``omitted`` is whole bytes)."""
+    odd = omitted % 8 != 0
+    if np.any(longer & ~odd):
+        raise ValueError("a block whose omitted bits are whole bytes cannot be longer")
+    residuals = _residuals(levels.astype(np.int64), dc_steps(quality_map))
+    streams = b"".join(rice_encode(zigzag(residuals[k])) for k in range(3))
+    return streams + np.packbits(longer[odd].astype(np.uint8)).tobytes()
+
+
+def decode(
+    data: bytes, quality_map: np.ndarray, dc_lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(levels (rows, cols, 3) int64, omitted bits (rows, cols), longer (rows, cols) bool) of
+    a map section; raises ``ContainerError`` on anything malformed."""
+    rows, cols = quality_map.shape
+    reader = Reader(data)
+    residuals = np.stack(
+        [rice_decode(reader, rows * cols, "first-DC map").reshape(rows, cols) for _ in range(3)]
+    )
+    if np.abs(residuals).max(initial=0) > 1 << 40:
+        raise ContainerError("first-DC map: value out of range")
+    levels = np.zeros((rows, cols, 3), dtype=np.int64)
+    omitted, bad = _levels(
+        unzigzag(residuals), dc_steps(quality_map), dc_lengths.astype(np.int64), levels
+    )
+    if bad >= 0:
+        raise ContainerError(
+            f"first-DC map: block ({bad // cols}, {bad % cols}) holds a value outside the "
+            "baseline range or without a code in the DC tables"
+        )
+    odd = omitted % 8 != 0
+    count = int(odd.sum())
+    flags = np.unpackbits(np.frombuffer(reader.take(-(-count // 8), "first-DC map"), np.uint8))
+    reader.at_end("first-DC map")
+    if np.any(flags[count:]):
+        raise ContainerError("first-DC map: padding bits must be zero")
+    longer = np.zeros((rows, cols), dtype=bool)
+    longer[odd] = flags[:count].astype(bool)
+    return levels, omitted, longer

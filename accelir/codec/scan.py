@@ -1,0 +1,286 @@
+"""Standalone JPEG scans rebuilt from the stored segments of container version 4.
+
+A version-4 segment is a block's scan without the DC code words of its first Y, Cb and Cr unit
+(their values are in the first-DC map, ``accelir.codec.dcmap``) and without byte stuffing. To
+rebuild the scan, the first MCU is Huffman-decoded just far enough to find where each missing
+code word belongs (the Y code word opens the segment; Cb's and Cr's follow the MCU's luma
+units), the code words are put back, and the rest of the segment is copied shifted by what
+was inserted, cut or padded with one-bits to the scan's length (known from the map). One
+compiled pass over all blocks; its output is what a version-3 container stores, which the
+decoders stuff and hand to libjpeg.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+from accelir.codec.bitio import ContainerError
+from accelir.codec.huffman import HuffmanTable
+
+if TYPE_CHECKING:
+    from accelir.codec.container import Parsed
+
+
+_LOOKUP_BITS = 9
+
+
+def _decoding_tables(
+    tables: tuple[HuffmanTable, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per slot (4): the code-length counts, the symbols, and each symbol's code and length."""
+    bits = np.array([t.bits for t in tables], dtype=np.int64)
+    values = np.zeros((4, 256), dtype=np.int64)
+    for slot, table in enumerate(tables):
+        values[slot, : len(table.values)] = np.frombuffer(table.values, dtype=np.uint8)
+    codes = np.stack([t.codes for t in tables]).astype(np.int64)
+    lengths = np.stack([t.lengths for t in tables]).astype(np.int64)
+    return bits, values, codes, lengths
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _canonical(bits: np.ndarray, codes: np.ndarray, lengths: np.ndarray):
+    """Decoding arrays per slot: first code, last code (-1: none) and first symbol index per
+    code length, and a lookup of the next ``_LOOKUP_BITS`` bits → (symbol, length), length 0
+    where the code word is longer."""
+    first = np.zeros((4, 17), dtype=np.int64)
+    last = np.full((4, 17), -1, dtype=np.int64)
+    start = np.zeros((4, 17), dtype=np.int64)
+    size = 1 << _LOOKUP_BITS
+    lookup_symbol = np.zeros((4, size), dtype=np.int64)
+    lookup_length = np.zeros((4, size), dtype=np.int64)
+    for slot in range(4):
+        code, k = 0, 0
+        for length in range(1, 17):
+            count = bits[slot, length - 1]
+            first[slot, length], start[slot, length] = code, k
+            if count:
+                last[slot, length] = code + count - 1
+            code = (code + count) << 1
+            k += count
+        for symbol in range(256):
+            n = lengths[slot, symbol]
+            if 0 < n <= _LOOKUP_BITS:
+                lo = codes[slot, symbol] << (_LOOKUP_BITS - n)
+                for j in range(lo, lo + (1 << (_LOOKUP_BITS - n))):
+                    lookup_symbol[slot, j] = symbol
+                    lookup_length[slot, j] = n
+    return first, last, start, lookup_symbol, lookup_length
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _put(out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int):
+    """Append ``length`` ≤ 32 bits; flush whole bytes (no stuffing)."""
+    acc = (acc << length) | code
+    n_acc += length
+    while n_acc >= 8:
+        n_acc -= 8
+        out[pos] = (acc >> n_acc) & 0xFF
+        pos += 1
+    acc &= (1 << n_acc) - 1
+    return pos, acc, n_acc
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _fill(data: np.ndarray, ip: int, end: int, buf: int, nb: int):
+    """Top the bit buffer up to at least 32 bits (bytes past ``end`` read as ones); the
+    buffer keeps only its ``nb`` low bits meaningful."""
+    if nb >= 32:
+        return ip, buf, nb
+    if ip + 4 <= end:  # the common case: four bytes at once
+        word = (data[ip] << 24) | (data[ip + 1] << 16) | (data[ip + 2] << 8) | data[ip + 3]
+        buf = ((buf << 32) | word) & ((1 << 63) - 1)
+        return ip + 4, buf, nb + 32
+    while nb < 32:
+        buf = ((buf << 8) | (data[ip] if ip < end else 0xFF)) & ((1 << 63) - 1)
+        ip += 1
+        nb += 8
+    return ip, buf, nb
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _category(value: int) -> int:
+    v = abs(value)
+    n = 0
+    while v:
+        n += 1
+        v >>= 1
+    return n
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _byte(data: np.ndarray, base: int, stored: int, i: int) -> int:
+    """Byte ``i`` of a segment; past its end, one-bits (the padding)."""
+    return data[base + i] if i < stored else 0xFF
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _read(data: np.ndarray, base: int, stored: int, p: int, n: int) -> int:
+    """``n`` ≤ 16 bits of a segment from bit ``p``."""
+    i = p >> 3
+    w = (
+        (_byte(data, base, stored, i) << 16)
+        | (_byte(data, base, stored, i + 1) << 8)
+        | _byte(data, base, stored, i + 2)
+    )
+    return (w >> (24 - (p & 7) - n)) & ((1 << n) - 1)
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _copy(
+    data: np.ndarray, base: int, stored: int, p: int, n_bits: int,
+    out: np.ndarray, pos: int, acc: int, n_acc: int,
+):  # fmt: skip
+    """Append ``n_bits`` of a segment from bit ``p``: to a byte boundary of the output, then
+    whole bytes, shifted, then the rest."""
+    n = min((8 - n_acc) & 7, n_bits)
+    if n:
+        pos, acc, n_acc = _put(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
+        p += n
+        n_bits -= n
+    shift, i, n_bytes = p & 7, p >> 3, n_bits >> 3
+    inside = max(0, min(n_bytes, stored - 1 - i))  # both source bytes inside the segment
+    src = base + i  # (indices, not slices: a slice costs numba a reference count)
+    if shift == 0:
+        for j in range(inside):
+            out[pos + j] = data[src + j]
+    else:
+        for j in range(inside):
+            out[pos + j] = ((data[src + j] << shift) | (data[src + j + 1] >> (8 - shift))) & 0xFF
+    pos += inside
+    i += inside
+    for _ in range(n_bytes - inside):
+        word = (_byte(data, base, stored, i) << 8) | _byte(data, base, stored, i + 1)
+        out[pos] = (word >> (8 - shift)) & 0xFF
+        pos += 1
+        i += 1
+    p += n_bits & ~7
+    n = n_bits & 7
+    if n:
+        pos, acc, n_acc = _put(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
+    return pos, acc, n_acc
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _rebuild(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    scan_lengths: np.ndarray,
+    levels: np.ndarray,
+    mcu_components: np.ndarray,
+    bits: np.ndarray,
+    values: np.ndarray,
+    codes: np.ndarray,
+    code_lengths: np.ndarray,
+    out: np.ndarray,
+    out_offsets: np.ndarray,
+) -> int:
+    """Every block's standalone scan (unstuffed) into ``out`` at ``out_offsets``, which the
+    caller sets from the scan lengths; returns -1, or the first block whose first MCU does not
+    decode (a bad code, a run past 63, or data that ends early) or whose scan length does not
+    fit what it holds."""
+    first, last, start, lookup_symbol, lookup_length = _canonical(bits, codes, code_lengths)
+    mask = (1 << _LOOKUP_BITS) - 1
+    n_units = mcu_components.shape[0]
+    insert_at = np.zeros(3, dtype=np.int64)  # bit of the segment where each code word goes
+    for b in range(offsets.shape[0]):
+        base, stored = offsets[b], lengths[b]
+        ip, end, end_bits = base, base + stored, 8 * stored
+        buf, nb, p = 0, 0, 0  # bit buffer, bits in it, bits consumed
+        # find where Cb's and Cr's first DC code words belong: decode the MCU's luma units
+        # (and Cb's AC), whose first DC word is the one left out; Cr's AC needs no decoding
+        for u in range(n_units - 1):
+            comp = mcu_components[u]
+            if u == 0 or comp != mcu_components[u - 1]:
+                insert_at[comp] = p
+                table, k = (0 if comp == 0 else 2) + 1, 1
+            else:
+                table, k = 0, 0
+            while k < 64:
+                ip, buf, nb = _fill(data, ip, end, buf, nb)
+                peek = (buf >> (nb - _LOOKUP_BITS)) & mask
+                n = lookup_length[table, peek]
+                if n:
+                    symbol = lookup_symbol[table, peek]
+                else:  # a code word longer than the lookup: canonical search
+                    symbol = -1
+                    for length in range(_LOOKUP_BITS + 1, 17):
+                        code = (buf >> (nb - length)) & ((1 << length) - 1)
+                        if code <= last[table, length]:
+                            index = start[table, length] + code - first[table, length]
+                            symbol, n = values[table, index], length
+                            break
+                    if symbol < 0:
+                        return b
+                total = n + (symbol if k == 0 else symbol & 0x0F)
+                if total > 27 or p + total > end_bits:
+                    return b
+                nb -= total
+                p += total
+                if k == 0:
+                    table, k = table + 1, 1
+                elif symbol == 0:
+                    break
+                else:
+                    k += 16 if symbol == 0xF0 else (symbol >> 4) + 1
+            if k > 64:
+                return b
+        insert_at[mcu_components[n_units - 1]] = p
+        # the code words put back between the segment's pieces, up to the scan's length (bits
+        # past the stored bytes read as one-bits: the padding)
+        pos, acc, n_acc = out_offsets[b], 0, 0
+        remaining = 8 * scan_lengths[b]
+        p = 0
+        for comp in range(3):
+            piece = min(insert_at[comp] - p, remaining)
+            pos, acc, n_acc = _copy(data, base, stored, p, piece, out, pos, acc, n_acc)
+            remaining -= piece
+            p = insert_at[comp]
+            slot = 0 if comp == 0 else 2
+            v = levels[b, comp]
+            cat = _category(v)
+            n = code_lengths[slot, cat] + cat
+            if n > remaining:
+                return b
+            extra = v if v >= 0 else v + (1 << cat) - 1
+            pos, acc, n_acc = _put(out, pos, acc, n_acc, (codes[slot, cat] << cat) | extra, n)
+            remaining -= n
+        pos, acc, n_acc = _copy(data, base, stored, p, remaining, out, pos, acc, n_acc)
+        if n_acc != 0 or pos - out_offsets[b] != scan_lengths[b]:
+            return b
+    return -1
+
+
+#: Room past the last scan for a corrupt first MCU, which may run past its scan's length
+#: before the kernel notices: six units of 64 symbols of at most 27 bits.
+_SLACK = 6 * 64 * 27 // 8 + 8
+
+
+def rebuild(
+    parsed: Parsed, blocks: np.ndarray | None = None
+) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(scans, offsets, lengths): the standalone scans of ``blocks`` (raster indices; all by
+    default) of a version-4 container, without byte stuffing (``jfif.stuff`` adds it), laid end
+    to end. Raises ``ContainerError`` naming the first block whose first MCU does not decode."""
+    meta = parsed.info
+    if meta.first_dc is None or meta.scan_lengths is None:
+        raise ValueError("only containers of version 4 store segments without first DC")
+    index = np.arange(meta.rows * meta.cols) if blocks is None else np.asarray(blocks)
+    offsets = meta.offsets.reshape(-1)[index]
+    lengths = meta.lengths.reshape(-1)[index]
+    scan_lengths = meta.scan_lengths.reshape(-1)[index].astype(np.int64)
+    out_offsets = np.concatenate([[0], np.cumsum(scan_lengths)[:-1]]).astype(np.int64)
+    total = int(scan_lengths.sum())
+    out = np.empty(total + _SLACK, dtype=np.uint8)
+    levels = meta.first_dc.reshape(-1, 3)[index].astype(np.int64)
+    mcu = meta.layout.unit_components()[: meta.layout.units_per_mcu].astype(np.int64)
+    data = np.frombuffer(parsed.data, dtype=np.uint8)
+    failed = _rebuild(data, offsets, lengths, scan_lengths, levels, mcu,
+                      *_decoding_tables(parsed.tables), out, out_offsets)  # fmt: skip
+    if failed >= 0:
+        row, col = divmod(int(index[failed]), meta.cols)
+        raise ContainerError(f"block ({row}, {col}): corrupt scan data (its first MCU)")
+    return out[:total].tobytes(), out_offsets, scan_lengths
