@@ -171,6 +171,9 @@ def test_stored_segments_rebuild_the_standalone_scans(
     assert rebuilt == expected
     assert sum(s.count(b"\xff\x00") for s in expected) > 0  # stuffing exercised
     decoded = codec.decode(data)
+    for engine in codec.ENGINES:  # the C engine rebuilds the scans itself, in C
+        for threads in (1, 2):
+            assert np.array_equal(codec.decode(data, engine=engine, threads=threads), decoded)
     for i in np.random.default_rng(0).choice(len(expected), min(8, len(expected)), replace=False):
         r, c = divmod(int(i), meta.cols)
         jpeg = codec.block_jpeg(data, r, c)

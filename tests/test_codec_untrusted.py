@@ -208,3 +208,78 @@ def test_a_relabelled_version_is_a_clean_error() -> None:
     data[4] = 5
     with pytest.raises(ContainerError, match="unsupported container version 5"):
         codec.info(bytes(data))
+
+
+def _with_first_dc_map(valid: bytes, section: bytes) -> bytes:
+    """``valid`` re-serialised with another first-DC map section (everything else kept)."""
+    parsed = codec._parsed(valid, None)
+    meta = parsed.info
+    payload = valid[meta.header_bytes :]
+    return container.write(
+        meta.layout, meta.width, meta.height, meta.quality_map, parsed.tables, meta.lengths,
+        payload, section,
+    )  # fmt: skip
+
+
+def test_malformed_first_dc_maps_are_rejected(valid: bytes) -> None:
+    """Version 4's first-DC map: values outside the baseline range, a size category the DC
+    tables cannot code, set padding bits, truncation and trailing bytes all end in
+    ``ContainerError``; the map re-encoded as it was reads back to the same container."""
+    from accelir.codec import dcmap
+    from accelir.codec.bitio import rice_encode, zigzag
+
+    meta = codec.info(valid)
+    assert meta.version == 4 and meta.first_dc is not None and meta.scan_lengths is not None
+    levels = meta.first_dc.astype(np.int64)
+    parsed = codec._parsed(valid, None)
+    dc_lengths = np.stack([parsed.tables[0].lengths, parsed.tables[2].lengths]).astype(np.int64)
+    omitted = np.zeros(meta.quality_map.shape, dtype=np.int64)
+    for k in range(3):
+        cats = np.array([int(abs(v)).bit_length() for v in levels[..., k].reshape(-1)])
+        omitted += (dc_lengths[min(k, 1)][cats] + cats).reshape(omitted.shape)
+    longer = (meta.scan_lengths - meta.lengths - omitted // 8).astype(bool)
+    section = dcmap.encode(levels, meta.quality_map, omitted, longer)
+    assert _with_first_dc_map(valid, section) == valid
+
+    residual_streams = len(section) - len(np.packbits(longer[omitted % 8 != 0]).tobytes())
+    flags = section[residual_streams:]
+    huge = np.zeros((3, *meta.quality_map.shape), dtype=np.int64)
+    huge[0, 0, 0] = 5000  # the first block's Y: 5000 from a prediction of 0
+    too_large = b"".join(rice_encode(zigzag(huge[k])) for k in range(3)) + flags
+    uncodable = levels.copy()
+    uncodable[0, 0, 1] = 2047  # size 11: the image's chroma DC table has no such code
+    cases = {
+        too_large: "outside the baseline range",
+        section[:-1] if flags else section[:5]: "first-DC map",
+        section + b"\x00": "trailing bytes",
+    }
+    if dc_lengths[1][11] == 0:
+        cases[dcmap.encode(uncodable, meta.quality_map, omitted, longer)] = "without a code"
+    if flags and (-int(np.count_nonzero(omitted % 8)) % 8):
+        cases[section[:-1] + bytes([section[-1] | 1])] = "padding bits must be zero"
+    assert len(cases) >= 4
+    for crafted, message in cases.items():
+        with pytest.raises(ContainerError, match=message):
+            codec.info(_with_first_dc_map(valid, crafted))
+
+
+def test_bit_flips_in_the_map_and_index_are_clean_errors(valid: bytes) -> None:
+    """Single bit flips in the last 39 header bytes (the block index and the end of the
+    first-DC map, with its "one byte longer" bits): every engine fails cleanly or decodes,
+    and they agree."""
+    meta = codec.info(valid)
+    start = meta.header_bytes - 1
+    for flip in range(8):
+        for offset in range(1, 40):
+            data = bytearray(valid)
+            data[start - offset] ^= 1 << flip
+            outcomes = []
+            for engine in codec.ENGINES:
+                try:
+                    outcomes.append(codec.decode(bytes(data), engine=engine))
+                except ContainerError:
+                    outcomes.append(None)
+            if all(o is not None for o in outcomes):
+                assert all(np.array_equal(outcomes[0], o) for o in outcomes)
+            else:
+                assert all(o is None for o in outcomes)

@@ -38,7 +38,10 @@ def test_written_tables_are_canonical_and_their_lengths_rebuild_them(seed: int) 
     table = optimal_table(_counts(seed))
     assert table.canonical
     rebuilt = HuffmanTable.from_lengths(table.lengths)
-    assert rebuilt == table and np.array_equal(rebuilt.codes, table.codes)
+    listed = HuffmanTable(table.bits, table.values)  # codes assigned symbol by symbol (Annex C)
+    assert rebuilt == table == listed
+    assert np.array_equal(rebuilt.codes, listed.codes)
+    assert np.array_equal(rebuilt.lengths, listed.lengths)
     i = 0
     for count in table.bits:
         assert list(table.values[i : i + count]) == sorted(table.values[i : i + count])

@@ -23,7 +23,7 @@
  * can decode).
  *
  * decode_blocks(data, tables, quant, quant_of_block, offsets, lengths, out, rows, cols, block,
- *               h_factor, last_height, last_width, unstuffed)
+ *               h_factor, last_height, last_width, mode[, rebuild])
  *   data             bytes-like: the container's entropy-coded segments
  *   tables           bytes: SOI, DHT (the container's shared tables), EOI
  *   quant            uint16 buffer (n, 2, 64): luma and chroma tables in natural order
@@ -33,7 +33,10 @@
  *   h_factor         2 for 4:2:0, 1 for 4:4:4
  *   last_height      coded height of the last row's blocks (1..block; block for version 1)
  *   last_width       coded width of the last column's blocks (1..block)
- *   unstuffed        1: segments are stored without byte stuffing (version 3), 0: as scan data
+ *   mode             0: segments are scan data (versions 1, 2); 1: stored without byte stuffing
+ *                    (version 3); 2: stored without their first DC code words (version 4),
+ *                    rebuilt with ``rebuild`` = (levels int16 (rows*cols, 3), scan_lengths
+ *                    int64 (rows*cols), huff int32 (H_SIZE): see rebuild_scan)
  * Raises ValueError("block (r, c): ...") on corrupt data. The GIL is released while decoding.
  */
 #define PY_SSIZE_T_CLEAN
@@ -247,7 +250,13 @@ typedef struct {
     Py_ssize_t rows, cols, stride;
     int b, h;
     int last_h, last_w; /* coded size of the last row's / last column's blocks */
-    int unstuffed;      /* segments are stored without byte stuffing (version 3) */
+    int mode;           /* SCAN_STUFFED, SCAN_UNSTUFFED or SCAN_REBUILD (see copy_scan) */
+    /* SCAN_REBUILD: each block's first-DC values (int16 x 3), its scan's length, and the
+     * Huffman arrays (H_SIZE int32) */
+    const int16_t *levels;
+    const int64_t *scan_lengths;
+    const int32_t *huff;
+    unsigned char *rebuilt; /* one block's rebuilt scan, before stuffing */
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
     /* seamless mode: the whole grid's planes (Y: rows*b x cols*b, chroma: rows*b/h x cols*b/h),
@@ -289,6 +298,8 @@ static unsigned char *block_origin(const Job *job, Py_ssize_t i) {
     return job->out + (i / job->cols) * job->b * job->stride + (i % job->cols) * job->b * 3;
 }
 
+enum { SCAN_STUFFED = 0, SCAN_UNSTUFFED = 1, SCAN_REBUILD = 2 };
+
 /* Copy one stored segment to ``dst`` as JPEG scan data: as it is (versions 1 and 2), or with a
  * 0x00 stuffed after every 0xFF when it is stored unstuffed (version 3). Returns the bytes
  * written: at most 2 * n. */
@@ -306,6 +317,193 @@ static size_t copy_scan(unsigned char *dst, const unsigned char *src, size_t n, 
         if (ff) *p++ = 0x00;
     }
     return (size_t)(p - dst);
+}
+
+/* ---- version 4: standalone scans rebuilt from stored segments --------------------------------
+ *
+ * A version-4 segment lacks the DC code words of its block's first Y, Cb and Cr unit (their
+ * values are in the container's first-DC map). rebuild_scan decodes the first MCU's luma units
+ * and Cb's AC coefficients just far enough to find where each code word belongs, then writes the
+ * block's standalone scan: the segment's pieces with the code words put back, cut or padded with
+ * one-bits to the scan's length (then stuffed by copy_scan). The same algorithm as
+ * accelir/codec/scan.py (numba), which serves block_jpeg and the simplejpeg engine; the tests
+ * compare both with scans written directly. */
+
+#define LOOKUP_BITS 9
+
+/* Layout of the int32 ``huff`` buffer (accelir.codec.scan.huffman_arrays): per table slot
+ * (DC luma, AC luma, DC chroma, AC chroma), canonical decoding arrays indexed by code length
+ * 1..16, the symbols, a lookup of the next LOOKUP_BITS bits, and each symbol's code and length. */
+enum {
+    H_FIRST = 0,                      /* [4][17] first code of each length */
+    H_LAST = H_FIRST + 4 * 17,        /* [4][17] last code of each length, -1: none */
+    H_START = H_LAST + 4 * 17,        /* [4][17] index of the first symbol of each length */
+    H_VALUES = H_START + 4 * 17,      /* [4][256] symbols in code order */
+    H_LSYM = H_VALUES + 4 * 256,      /* [4][512] lookup: symbol */
+    H_LLEN = H_LSYM + 4 * 512,        /* [4][512] lookup: code length, 0: longer */
+    H_CODES = H_LLEN + 4 * 512,       /* [4][256] code of each symbol */
+    H_LENGTHS = H_CODES + 4 * 256,    /* [4][256] code length of each symbol, 0: absent */
+    H_SIZE = H_LENGTHS + 4 * 256,
+};
+
+typedef struct {
+    unsigned char *p;
+    uint64_t acc;
+    int n;
+} Writer;
+
+static inline unsigned seg_byte(const unsigned char *s, size_t n, size_t i) {
+    return i < n ? s[i] : 0xFF; /* past the stored bytes: one-bits, the padding */
+}
+
+static inline void emit(Writer *w, unsigned byte) { *w->p++ = (unsigned char)byte; }
+
+static inline void put_bits(Writer *w, uint32_t code, int len) {
+    w->acc = (w->acc << len) | code;
+    w->n += len;
+    while (w->n >= 8) {
+        w->n -= 8;
+        emit(w, (unsigned)(w->acc >> w->n) & 0xFF);
+    }
+    w->acc &= (((uint64_t)1) << w->n) - 1;
+}
+
+/* ``len`` <= 16 bits of a segment from bit ``p``. */
+static inline uint32_t read_bits(const unsigned char *s, size_t n, uint64_t p, int len) {
+    const size_t i = (size_t)(p >> 3);
+    const uint32_t word = (seg_byte(s, n, i) << 16) | (seg_byte(s, n, i + 1) << 8) |
+                          seg_byte(s, n, i + 2);
+    return (word >> (24 - (int)(p & 7) - len)) & ((1u << len) - 1);
+}
+
+/* Append ``nbits`` of a segment from bit ``p``: up to a byte boundary of the output, then
+ * whole bytes, shifted, then the rest. */
+static void copy_bits(Writer *w, const unsigned char *s, size_t n, uint64_t p, uint64_t nbits) {
+    int head = (8 - w->n) & 7;
+    if ((uint64_t)head > nbits) head = (int)nbits;
+    if (head) {
+        put_bits(w, read_bits(s, n, p, head), head);
+        p += (uint64_t)head, nbits -= (uint64_t)head;
+    }
+    const unsigned shift = (unsigned)(p & 7);
+    size_t i = (size_t)(p >> 3);
+    const size_t nbytes = (size_t)(nbits >> 3);
+    size_t inside = (n > i + 1) ? n - i - 1 : 0; /* both source bytes stored */
+    if (inside > nbytes) inside = nbytes;
+    const unsigned char *src = s + i;
+    unsigned char *restrict out = w->p;
+    if (shift == 0) {
+        memcpy(out, src, inside);
+    } else {
+        size_t k = 0;
+        for (; k + 8 <= inside; k += 8) { /* eight bytes a step: big-endian words, shifted */
+            uint64_t word;
+            memcpy(&word, src + k, 8);
+            word = (__builtin_bswap64(word) << shift) | (uint64_t)(src[k + 8] >> (8 - shift));
+            word = __builtin_bswap64(word);
+            memcpy(out + k, &word, 8);
+        }
+        for (; k < inside; k++) {
+            out[k] = (unsigned char)((src[k] << shift) | (src[k + 1] >> (8 - shift)));
+        }
+    }
+    w->p += inside;
+    for (size_t k = inside; k < nbytes; k++) {
+        const unsigned word = (seg_byte(s, n, i + k) << 8) | seg_byte(s, n, i + k + 1);
+        emit(w, (word >> (8 - shift)) & 0xFF);
+    }
+    p += (uint64_t)nbytes * 8;
+    const int rest = (int)(nbits & 7);
+    if (rest) put_bits(w, read_bits(s, n, p, rest), rest);
+}
+
+static inline int category(int v) {
+    unsigned m = (unsigned)(v < 0 ? -v : v);
+    int c = 0;
+    while (m) c++, m >>= 1;
+    return c;
+}
+
+/* Block i's standalone scan, unstuffed, at ``dst`` (room for its scan length). Returns the
+ * bytes written (the scan length), or -1 when its first MCU does not decode or its scan length
+ * cannot hold it. */
+static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst) {
+    const int32_t *H = job->huff;
+    const unsigned char *s = job->data + job->offsets[i];
+    const size_t n = (size_t)job->lengths[i];
+    const uint64_t end_bits = 8 * (uint64_t)n;
+    const int units = job->h * job->h + 2;
+    uint64_t insert_at[3] = {0, 0, 0};
+    uint64_t buf = 0, p = 0; /* bit buffer, bits consumed */
+    int nb = 0;
+    size_t ip = 0;
+    for (int u = 0; u < units - 1; u++) { /* luma units, then Cb; Cr's AC needs no decoding */
+        const int comp = u < units - 2 ? 0 : 1;
+        int table, k;
+        if (u == 0 || u == units - 2) { /* the component's first unit: its DC word is left out */
+            insert_at[comp] = p;
+            table = comp == 0 ? 1 : 3, k = 1;
+        } else {
+            table = 0, k = 0;
+        }
+        const int32_t *lsym = H + H_LSYM + table * 512, *llen = H + H_LLEN + table * 512;
+        while (k < 64) {
+            if (nb < 32) { /* refill: four bytes at once where they are stored */
+                if (ip + 4 <= n) {
+                    buf = (buf << 32) | ((uint64_t)s[ip] << 24) | ((uint64_t)s[ip + 1] << 16) |
+                          ((uint64_t)s[ip + 2] << 8) | s[ip + 3];
+                    ip += 4, nb += 32;
+                } else {
+                    while (nb < 32) buf = (buf << 8) | seg_byte(s, n, ip++), nb += 8;
+                }
+            }
+            const int peek = (int)(buf >> (nb - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1);
+            int len = llen[peek], symbol = -1;
+            if (len) {
+                symbol = lsym[peek];
+            } else {
+                for (int l = LOOKUP_BITS + 1; l <= 16; l++) {
+                    const int32_t code = (int32_t)(buf >> (nb - l)) & ((1 << l) - 1);
+                    if (code <= H[H_LAST + table * 17 + l]) {
+                        symbol = H[H_VALUES + table * 256 + H[H_START + table * 17 + l] + code -
+                                   H[H_FIRST + table * 17 + l]];
+                        len = l;
+                        break;
+                    }
+                }
+                if (symbol < 0) return -1;
+            }
+            const int total = len + (k == 0 ? symbol : (symbol & 0x0F));
+            if (total > 27 || p + (uint64_t)total > end_bits) return -1;
+            nb -= total, p += (uint64_t)total;
+            if (k == 0) {
+                table += 1, k = 1;
+                lsym = H + H_LSYM + table * 512, llen = H + H_LLEN + table * 512;
+            } else if (symbol == 0) {
+                break;
+            } else {
+                k += symbol == 0xF0 ? 16 : (symbol >> 4) + 1;
+            }
+        }
+        if (k > 64) return -1;
+    }
+    insert_at[2] = p;
+    Writer w = {dst, 0, 0};
+    uint64_t remaining = 8 * (uint64_t)job->scan_lengths[i], at = 0;
+    for (int c = 0; c < 3; c++) {
+        uint64_t piece = insert_at[c] - at;
+        if (piece > remaining) piece = remaining;
+        copy_bits(&w, s, n, at, piece);
+        remaining -= piece, at = insert_at[c];
+        const int slot = c == 0 ? 0 : 2, v = job->levels[3 * i + c], cat = category(v);
+        const int len = H[H_LENGTHS + slot * 256 + cat];
+        if (len == 0 || (uint64_t)(len + cat) > remaining) return -1;
+        const uint32_t extra = (uint32_t)(v >= 0 ? v : v + (1 << cat) - 1);
+        put_bits(&w, ((uint32_t)H[H_CODES + slot * 256 + cat] << cat) | extra, len + cat);
+        remaining -= (uint64_t)(len + cat);
+    }
+    copy_bits(&w, s, n, at, remaining);
+    return w.n == 0 ? (Py_ssize_t)(w.p - dst) : -1;
 }
 
 /* Blocks ``idx[0..n)`` (all of one quality and shape class) as one strip. Returns 0, or -1
@@ -329,8 +527,18 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
     size_t len = write_headers(job->scratch, tw, (int)(sh * (n - 1) + th), h,
                                n > 1 ? mcus_per_block : 0);
     for (Py_ssize_t k = 0; k < n; k++) {
-        len += copy_scan(job->scratch + len, job->data + job->offsets[idx[k]],
-                         (size_t)job->lengths[idx[k]], job->unstuffed);
+        if (job->mode == SCAN_REBUILD) {
+            const Py_ssize_t written = rebuild_scan(job, idx[k], job->rebuilt);
+            if (written < 0) {
+                snprintf(job->err->message, sizeof job->err->message,
+                         "corrupt scan data (its first MCU)");
+                return -1;
+            }
+            len += copy_scan(job->scratch + len, job->rebuilt, (size_t)written, 1);
+        } else {
+            len += copy_scan(job->scratch + len, job->data + job->offsets[idx[k]],
+                             (size_t)job->lengths[idx[k]], job->mode == SCAN_UNSTUFFED);
+        }
         if (k + 1 < n) {
             job->scratch[len++] = 0xFF;
             job->scratch[len++] = (unsigned char)(0xD0 + (k & 7));
@@ -451,11 +659,16 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
 static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     PyObject *data_obj, *tables_obj, *quant_obj, *qob_obj, *off_obj, *len_obj, *out_obj;
     Py_ssize_t rows, cols;
-    int block, h, last_h, last_w, unstuffed;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnniiiii", &data_obj, &tables_obj, &quant_obj, &qob_obj,
-                          &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h, &last_h,
-                          &last_w, &unstuffed)) {
+    PyObject *rebuild_obj = Py_None;
+    int block, h, last_h, last_w, mode;
+    if (!PyArg_ParseTuple(args, "OOOOOOOnniiiii|O", &data_obj, &tables_obj, &quant_obj,
+                          &qob_obj, &off_obj, &len_obj, &out_obj, &rows, &cols, &block, &h,
+                          &last_h, &last_w, &mode, &rebuild_obj)) {
         return NULL;
+    }
+    if (mode < SCAN_STUFFED || mode > SCAN_REBUILD ||
+        (mode == SCAN_REBUILD) != (rebuild_obj != Py_None)) {
+        return PyErr_Format(PyExc_ValueError, "bad scan mode %d", mode);
     }
     if (rows <= 0 || cols <= 0 || (block != 16 && block != 32 && block != 64) ||
         (h != 1 && h != 2) || rows > (1 << 20) / block || cols > (1 << 20) / block ||
@@ -465,8 +678,8 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     const Py_ssize_t n = rows * cols;
     Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0},
-              ybuf = {0}, cbbuf = {0}, crbuf = {0};
-    unsigned char *scratch = NULL, *planes = NULL;
+              ybuf = {0}, cbbuf = {0}, crbuf = {0}, lev = {0}, slen = {0}, huff = {0};
+    unsigned char *scratch = NULL, *planes = NULL, *rebuilt = NULL;
     Py_ssize_t *order = NULL;
     PyObject *result = NULL;
 
@@ -476,6 +689,17 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     if (get_buffer(qob_obj, &qob, 0, 4, n, "quant_of_block") < 0) goto done;
     if (get_buffer(off_obj, &off, 0, 8, n, "offsets") < 0) goto done;
     if (get_buffer(len_obj, &len, 0, 8, n, "lengths") < 0) goto done;
+    if (mode == SCAN_REBUILD) {
+        if (!PyTuple_Check(rebuild_obj) || PyTuple_GET_SIZE(rebuild_obj) != 3) {
+            PyErr_SetString(PyExc_ValueError, "rebuild: expected (levels, scan_lengths, huff)");
+            goto done;
+        }
+        if (get_buffer(PyTuple_GET_ITEM(rebuild_obj, 0), &lev, 0, 2, 3 * n, "levels") < 0 ||
+            get_buffer(PyTuple_GET_ITEM(rebuild_obj, 1), &slen, 0, 8, n, "scan_lengths") < 0 ||
+            get_buffer(PyTuple_GET_ITEM(rebuild_obj, 2), &huff, 0, 4, H_SIZE, "huff") < 0) {
+            goto done;
+        }
+    }
     /* ``out``: the RGB grid, or a tuple (Y, Cb, Cr) of plane buffers for seamless decoding */
     const int seamless = PyTuple_Check(out_obj);
     const Py_ssize_t c = block / h;
@@ -508,7 +732,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     const int32_t *qobv = qob.buf;
     const int64_t *offv = off.buf, *lenv = len.buf;
-    int64_t total = 0;
+    int64_t total = 0, max_scan = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (qobv[i] < 0 || qobv[i] >= nq) {
             PyErr_Format(PyExc_ValueError, "block %zd: quant table index %d out of range", i,
@@ -519,9 +743,26 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_ValueError, "block %zd: segment outside the data", i);
             goto done;
         }
-        total += (unstuffed ? 2 : 1) * lenv[i] + 2; /* segment, stuffing, restart marker */
+        if (mode == SCAN_REBUILD) { /* the rebuilt scan is at most 11 bytes longer */
+            const int64_t scan = ((const int64_t *)slen.buf)[i];
+            if (scan < 0 || scan > lenv[i] + 16) {
+                PyErr_Format(PyExc_ValueError, "block %zd: bad scan length", i);
+                goto done;
+            }
+            total += 2 * scan + 2; /* scan, stuffing, restart marker */
+            if (scan > max_scan) max_scan = scan;
+        } else {
+            total += (mode == SCAN_UNSTUFFED ? 2 : 1) * lenv[i] + 2;
+        }
     }
     scratch = PyMem_Malloc((size_t)(HEADERS_MAX + total + 2));
+    if (mode == SCAN_REBUILD) {
+        rebuilt = PyMem_Malloc((size_t)(max_scan + 8));
+        if (!rebuilt) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
     planes = PyMem_Malloc(3 * MAX_BLOCK * MAX_BLOCK);
     order = PyMem_Malloc((size_t)n * sizeof *order);
     if (!scratch || !planes || !order) {
@@ -543,7 +784,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     Job job = {.cinfo = &cinfo, .err = &err, .data = data.buf, .quant = quantv,
                .offsets = offv, .lengths = lenv, .out = out.buf, .rows = rows, .cols = cols,
                .stride = cols * block * 3, .b = block, .h = h, .last_h = last_h,
-               .last_w = last_w, .unstuffed = unstuffed, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
+               .last_w = last_w, .mode = mode, .levels = lev.buf, .scan_lengths = slen.buf, .huff = huff.buf, .rebuilt = rebuilt, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
                .cbplane = cbbuf.buf, .crplane = crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
@@ -565,9 +806,11 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
 
 done:
     PyMem_Free(scratch);
+    PyMem_Free(rebuilt);
     PyMem_Free(planes);
     PyMem_Free(order);
-    Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len, &out, &ybuf, &cbbuf, &crbuf};
+    Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len,  &out,
+                          &ybuf, &cbbuf,  &crbuf, &lev,  &slen, &huff};
     for (size_t k = 0; k < sizeof views / sizeof *views; k++) {
         if (views[k]->obj) PyBuffer_Release(views[k]);
     }

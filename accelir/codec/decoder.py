@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +24,7 @@ import simplejpeg
 
 from accelir.codec.container import ContainerError
 from accelir.codec.jfif import EOI, SOI, block_header, dht, stuff
-from accelir.codec.scan import rebuild
+from accelir.codec.scan import huffman_arrays, rebuild
 from accelir.codec.tables import natural_quant_tables
 
 try:
@@ -85,6 +85,14 @@ def decode_blocks(
     return _decode_simplejpeg(parsed, threads)
 
 
+@lru_cache(maxsize=64)
+def _quant_stack(qualities: tuple[int, ...]) -> np.ndarray:
+    """(n, 2, 64) uint16 natural-order tables of ``qualities`` (a container's distinct ones)."""
+    out = np.stack([natural_quant_tables(q) for q in qualities]).astype(np.uint16)
+    out.setflags(write=False)
+    return out
+
+
 def _scans(parsed: Parsed) -> tuple[bytes, np.ndarray, np.ndarray, bool]:
     """(data, offsets, lengths, stuffed) of every block's scan data in raster order: the
     stored segments (versions 1–3; byte-stuffed up to version 2), or the standalone scans
@@ -99,14 +107,23 @@ def _scans(parsed: Parsed) -> tuple[bytes, np.ndarray, np.ndarray, bool]:
 
 def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.ndarray:
     meta = parsed.info
-    data, offsets, lengths, stuffed = _scans(parsed)
+    # the C engine rebuilds version 4's scans itself, while copying them into its strips
+    mode, rebuild_args = (0 if meta.stuffed else 1), None
+    if meta.omits_first_dc:
+        assert meta.first_dc is not None and meta.scan_lengths is not None
+        mode = 2
+        rebuild_args = (
+            np.ascontiguousarray(meta.first_dc, dtype=np.int16).reshape(-1, 3),
+            np.ascontiguousarray(meta.scan_lengths, dtype=np.int64).reshape(-1),
+            huffman_arrays(parsed.tables),
+        )
     b = meta.block
     distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
-    quant = np.stack([natural_quant_tables(q) for q in distinct]).astype(np.uint16)
+    quant = _quant_stack(tuple(distinct))
     quant_of_block = np.searchsorted(distinct, meta.quality_map).astype(np.int32)
     tables = SOI + dht(parsed.tables) + EOI
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    offsets = np.ascontiguousarray(meta.offsets, dtype=np.int64)
+    lengths = np.ascontiguousarray(meta.lengths, dtype=np.int64)
     h = meta.layout.h_factor
     c = b // h
     last_h, last_w = meta.coded_edges()
@@ -129,7 +146,7 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
         )
         try:
             _blockdecode.decode_blocks(
-                data,
+                parsed.data,
                 tables,
                 quant,
                 quant_of_block[lo:hi],
@@ -142,7 +159,8 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
                 h,
                 last_h if hi == meta.rows else b,  # only the image's last row is cut short
                 last_w,
-                0 if stuffed else 1,
+                mode,
+                None if rebuild_args is None else _rows_of(rebuild_args, lo, hi, meta.cols),
             )
         except ValueError as exc:
             raise ContainerError(f"corrupt scan data: {_shift_row(str(exc), lo)}") from None
@@ -161,6 +179,15 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
     if (meta.height, meta.width) == out.shape[:2]:
         return out
     return np.ascontiguousarray(out[: meta.height, : meta.width])
+
+
+def _rows_of(
+    rebuild: tuple[np.ndarray, np.ndarray, np.ndarray], lo: int, hi: int, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rebuild arguments of rows of blocks lo..hi: their first-DC values and scan lengths
+    (per block), and the Huffman arrays (shared)."""
+    levels, scan_lengths, huff = rebuild
+    return levels[lo * cols : hi * cols], scan_lengths[lo * cols : hi * cols], huff
 
 
 def _shift_row(message: str, first_row: int) -> str:

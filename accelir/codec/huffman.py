@@ -67,10 +67,11 @@ class HuffmanTable:
         lengths = np.asarray(lengths)
         if lengths.shape != (256,) or lengths.min() < 0 or lengths.max() > MAX_CODE_LENGTH:
             raise ValueError("code lengths must be 256 values in 0..16")
-        symbols = np.flatnonzero(lengths)
-        order = symbols[np.argsort(lengths[symbols], kind="stable")]
-        bits = np.bincount(lengths[symbols], minlength=MAX_CODE_LENGTH + 1)[1:]
-        return cls(tuple(int(b) for b in bits), bytes(order.astype(np.uint8)))
+        counts, order, codes = _canonical_codes(lengths.astype(np.int64))
+        table = cls(tuple(counts.tolist()), order.astype(np.uint8).tobytes())
+        # the codes are known already: fill the cached property (no per-symbol Python loop)
+        table.__dict__["_canonical"] = (lengths.astype(np.uint8), codes)
+        return table
 
     @property
     def canonical(self) -> bool:
@@ -95,6 +96,28 @@ def validate_table(bits: tuple[int, ...], values: bytes) -> None:
         space += count << (MAX_CODE_LENGTH - length)
     if space > 1 << MAX_CODE_LENGTH:
         raise ValueError("Huffman table over-subscribes the code space")
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _canonical_codes(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(counts per length 1..16, symbols in canonical order, code of each symbol) for code
+    lengths (256,) in 0..16: symbols by length, then by value; codes assigned in that order."""
+    counts = np.zeros(MAX_CODE_LENGTH, dtype=np.int64)
+    for symbol in range(256):
+        if lengths[symbol]:
+            counts[lengths[symbol] - 1] += 1
+    order = np.empty(counts.sum(), dtype=np.int64)
+    codes = np.zeros(256, dtype=np.uint32)
+    i, code = 0, 0
+    for length in range(1, MAX_CODE_LENGTH + 1):
+        for symbol in range(256):
+            if lengths[symbol] == length:
+                order[i] = symbol
+                codes[symbol] = code
+                code += 1
+                i += 1
+        code <<= 1
+    return counts, order, codes
 
 
 _MAX_DEPTH = 258  # a Huffman tree over 257 symbols is at most 256 deep

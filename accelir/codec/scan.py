@@ -254,6 +254,16 @@ def _rebuild(
     return -1
 
 
+def huffman_arrays(tables: tuple[HuffmanTable, ...]) -> np.ndarray:
+    """The decoding and coding arrays of the four tables flattened into one int32 buffer, in
+    the layout the C engine's ``rebuild_scan`` reads (``H_FIRST`` … ``H_LENGTHS`` in
+    ``_blockdecode.c``)."""
+    bits, values, codes, lengths = _decoding_tables(tables)
+    first, last, start, lookup_symbol, lookup_length = _canonical(bits, codes, lengths)
+    parts = (first, last, start, values, lookup_symbol, lookup_length, codes, lengths)
+    return np.concatenate([a.reshape(-1) for a in parts]).astype(np.int32)
+
+
 #: Room past the last scan for a corrupt first MCU, which may run past its scan's length
 #: before the kernel notices: six units of 64 symbols of at most 27 bits.
 _SLACK = 6 * 64 * 27 // 8 + 8
