@@ -256,7 +256,6 @@ typedef struct {
     const int16_t *levels;
     const int64_t *scan_lengths;
     const int32_t *huff;
-    unsigned char *rebuilt; /* one block's rebuilt scan, before stuffing */
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
     /* seamless mode: the whole grid's planes (Y: rows*b x cols*b, chroma: rows*b/h x cols*b/h),
@@ -325,7 +324,7 @@ static size_t copy_scan(unsigned char *dst, const unsigned char *src, size_t n, 
  * values are in the container's first-DC map). rebuild_scan decodes the first MCU's luma units
  * and Cb's AC coefficients just far enough to find where each code word belongs, then writes the
  * block's standalone scan: the segment's pieces with the code words put back, cut or padded with
- * one-bits to the scan's length (then stuffed by copy_scan). The same algorithm as
+ * one-bits to the scan's length, a 0x00 stuffed after every 0xFF. The same algorithm as
  * accelir/codec/scan.py (numba), which serves block_jpeg and the simplejpeg engine; the tests
  * compare both with scans written directly. */
 
@@ -339,9 +338,10 @@ enum {
     H_LAST = H_FIRST + 4 * 17,        /* [4][17] last code of each length, -1: none */
     H_START = H_LAST + 4 * 17,        /* [4][17] index of the first symbol of each length */
     H_VALUES = H_START + 4 * 17,      /* [4][256] symbols in code order */
-    H_LSYM = H_VALUES + 4 * 256,      /* [4][512] lookup: symbol */
-    H_LLEN = H_LSYM + 4 * 512,        /* [4][512] lookup: code length, 0: longer */
-    H_CODES = H_LLEN + 4 * 512,       /* [4][256] code of each symbol */
+    H_FAST = H_VALUES + 4 * 256,      /* [4][512] lookup, 0 where the code word is longer:
+                                       * bits to skip (code word and extra bits) | run step
+                                       * << 8 | end of block << 16 */
+    H_CODES = H_FAST + 4 * 512,       /* [4][256] code of each symbol */
     H_LENGTHS = H_CODES + 4 * 256,    /* [4][256] code length of each symbol, 0: absent */
     H_SIZE = H_LENGTHS + 4 * 256,
 };
@@ -356,7 +356,16 @@ static inline unsigned seg_byte(const unsigned char *s, size_t n, size_t i) {
     return i < n ? s[i] : 0xFF; /* past the stored bytes: one-bits, the padding */
 }
 
-static inline void emit(Writer *w, unsigned byte) { *w->p++ = (unsigned char)byte; }
+static inline void emit(Writer *w, unsigned byte) {
+    *w->p++ = (unsigned char)byte;
+    if (byte == 0xFF) *w->p++ = 0x00;
+}
+
+/* Whether any of the eight bytes of ``x`` is 0xFF. */
+static inline int has_ff(uint64_t x) {
+    const uint64_t y = ~x;
+    return ((y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL) != 0;
+}
 
 static inline void put_bits(Writer *w, uint32_t code, int len) {
     w->acc = (w->acc << len) | code;
@@ -391,23 +400,26 @@ static void copy_bits(Writer *w, const unsigned char *s, size_t n, uint64_t p, u
     size_t inside = (n > i + 1) ? n - i - 1 : 0; /* both source bytes stored */
     if (inside > nbytes) inside = nbytes;
     const unsigned char *src = s + i;
-    unsigned char *restrict out = w->p;
-    if (shift == 0) {
-        memcpy(out, src, inside);
-    } else {
-        size_t k = 0;
-        for (; k + 8 <= inside; k += 8) { /* eight bytes a step: big-endian words, shifted */
-            uint64_t word;
-            memcpy(&word, src + k, 8);
-            word = (__builtin_bswap64(word) << shift) | (uint64_t)(src[k + 8] >> (8 - shift));
+    size_t k = 0;
+    for (; k + 8 <= inside; k += 8) { /* eight bytes a step: big-endian words, shifted */
+        uint64_t word;
+        memcpy(&word, src + k, 8);
+        if (shift) {
+            word = __builtin_bswap64(word) << shift | (uint64_t)(src[k + 8] >> (8 - shift));
             word = __builtin_bswap64(word);
-            memcpy(out + k, &word, 8);
         }
-        for (; k < inside; k++) {
-            out[k] = (unsigned char)((src[k] << shift) | (src[k + 1] >> (8 - shift)));
+        if (has_ff(word)) { /* byte stuffing needed somewhere in these eight */
+            const unsigned char *bytes = (const unsigned char *)&word;
+            for (int j = 0; j < 8; j++) emit(w, bytes[j]);
+        } else {
+            memcpy(w->p, &word, 8);
+            w->p += 8;
         }
     }
-    w->p += inside;
+    for (; k < inside; k++) {
+        emit(w, shift ? ((unsigned)(src[k] << shift) | (unsigned)(src[k + 1] >> (8 - shift))) & 0xFF
+                      : src[k]);
+    }
     for (size_t k = inside; k < nbytes; k++) {
         const unsigned word = (seg_byte(s, n, i + k) << 8) | seg_byte(s, n, i + k + 1);
         emit(w, (word >> (8 - shift)) & 0xFF);
@@ -424,9 +436,8 @@ static inline int category(int v) {
     return c;
 }
 
-/* Block i's standalone scan, unstuffed, at ``dst`` (room for its scan length). Returns the
- * bytes written (the scan length), or -1 when its first MCU does not decode or its scan length
- * cannot hold it. */
+/* Block i's standalone scan, stuffed, at ``dst`` (room for twice its scan length). Returns the
+ * bytes written, or -1 when its first MCU does not decode or its scan length cannot hold it. */
 static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst) {
     const int32_t *H = job->huff;
     const unsigned char *s = job->data + job->offsets[i];
@@ -446,7 +457,7 @@ static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst)
         } else {
             table = 0, k = 0;
         }
-        const int32_t *lsym = H + H_LSYM + table * 512, *llen = H + H_LLEN + table * 512;
+        const int32_t *fast = H + H_FAST + table * 512;
         while (k < 64) {
             if (nb < 32) { /* refill: four bytes at once where they are stored */
                 if (ip + 4 <= n) {
@@ -458,10 +469,9 @@ static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst)
                 }
             }
             const int peek = (int)(buf >> (nb - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1);
-            int len = llen[peek], symbol = -1;
-            if (len) {
-                symbol = lsym[peek];
-            } else {
+            int entry = fast[peek];
+            if (!entry) { /* a code word longer than the lookup: canonical search */
+                int symbol = -1, len = 0;
                 for (int l = LOOKUP_BITS + 1; l <= 16; l++) {
                     const int32_t code = (int32_t)(buf >> (nb - l)) & ((1 << l) - 1);
                     if (code <= H[H_LAST + table * 17 + l]) {
@@ -472,17 +482,24 @@ static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst)
                     }
                 }
                 if (symbol < 0) return -1;
+                if (k == 0) {
+                    entry = len + symbol;
+                } else {
+                    entry = (len + (symbol & 0x0F)) |
+                            ((symbol == 0xF0 ? 16 : (symbol >> 4) + 1) << 8) |
+                            ((symbol == 0) << 16);
+                }
             }
-            const int total = len + (k == 0 ? symbol : (symbol & 0x0F));
+            const int total = entry & 0xFF;
             if (total > 27 || p + (uint64_t)total > end_bits) return -1;
             nb -= total, p += (uint64_t)total;
             if (k == 0) {
                 table += 1, k = 1;
-                lsym = H + H_LSYM + table * 512, llen = H + H_LLEN + table * 512;
-            } else if (symbol == 0) {
+                fast = H + H_FAST + table * 512;
+            } else if (entry >> 16) {
                 break;
             } else {
-                k += symbol == 0xF0 ? 16 : (symbol >> 4) + 1;
+                k += (entry >> 8) & 0xFF;
             }
         }
         if (k > 64) return -1;
@@ -528,13 +545,13 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
                                n > 1 ? mcus_per_block : 0);
     for (Py_ssize_t k = 0; k < n; k++) {
         if (job->mode == SCAN_REBUILD) {
-            const Py_ssize_t written = rebuild_scan(job, idx[k], job->rebuilt);
+            const Py_ssize_t written = rebuild_scan(job, idx[k], job->scratch + len);
             if (written < 0) {
                 snprintf(job->err->message, sizeof job->err->message,
                          "corrupt scan data (its first MCU)");
                 return -1;
             }
-            len += copy_scan(job->scratch + len, job->rebuilt, (size_t)written, 1);
+            len += (size_t)written;
         } else {
             len += copy_scan(job->scratch + len, job->data + job->offsets[idx[k]],
                              (size_t)job->lengths[idx[k]], job->mode == SCAN_UNSTUFFED);
@@ -679,7 +696,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     const Py_ssize_t n = rows * cols;
     Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0},
               ybuf = {0}, cbbuf = {0}, crbuf = {0}, lev = {0}, slen = {0}, huff = {0};
-    unsigned char *scratch = NULL, *planes = NULL, *rebuilt = NULL;
+    unsigned char *scratch = NULL, *planes = NULL;
     Py_ssize_t *order = NULL;
     PyObject *result = NULL;
 
@@ -732,7 +749,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     const int32_t *qobv = qob.buf;
     const int64_t *offv = off.buf, *lenv = len.buf;
-    int64_t total = 0, max_scan = 0;
+    int64_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (qobv[i] < 0 || qobv[i] >= nq) {
             PyErr_Format(PyExc_ValueError, "block %zd: quant table index %d out of range", i,
@@ -750,19 +767,11 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
                 goto done;
             }
             total += 2 * scan + 2; /* scan, stuffing, restart marker */
-            if (scan > max_scan) max_scan = scan;
         } else {
             total += (mode == SCAN_UNSTUFFED ? 2 : 1) * lenv[i] + 2;
         }
     }
     scratch = PyMem_Malloc((size_t)(HEADERS_MAX + total + 2));
-    if (mode == SCAN_REBUILD) {
-        rebuilt = PyMem_Malloc((size_t)(max_scan + 8));
-        if (!rebuilt) {
-            PyErr_NoMemory();
-            goto done;
-        }
-    }
     planes = PyMem_Malloc(3 * MAX_BLOCK * MAX_BLOCK);
     order = PyMem_Malloc((size_t)n * sizeof *order);
     if (!scratch || !planes || !order) {
@@ -784,7 +793,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     Job job = {.cinfo = &cinfo, .err = &err, .data = data.buf, .quant = quantv,
                .offsets = offv, .lengths = lenv, .out = out.buf, .rows = rows, .cols = cols,
                .stride = cols * block * 3, .b = block, .h = h, .last_h = last_h,
-               .last_w = last_w, .mode = mode, .levels = lev.buf, .scan_lengths = slen.buf, .huff = huff.buf, .rebuilt = rebuilt, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
+               .last_w = last_w, .mode = mode, .levels = lev.buf, .scan_lengths = slen.buf, .huff = huff.buf, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
                .cbplane = cbbuf.buf, .crplane = crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
@@ -806,7 +815,6 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
 
 done:
     PyMem_Free(scratch);
-    PyMem_Free(rebuilt);
     PyMem_Free(planes);
     PyMem_Free(order);
     Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len,  &out,

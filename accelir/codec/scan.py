@@ -257,11 +257,47 @@ def _rebuild(
 def huffman_arrays(tables: tuple[HuffmanTable, ...]) -> np.ndarray:
     """The decoding and coding arrays of the four tables flattened into one int32 buffer, in
     the layout the C engine's ``rebuild_scan`` reads (``H_FIRST`` … ``H_LENGTHS`` in
-    ``_blockdecode.c``)."""
-    bits, values, codes, lengths = _decoding_tables(tables)
-    first, last, start, lookup_symbol, lookup_length = _canonical(bits, codes, lengths)
-    parts = (first, last, start, values, lookup_symbol, lookup_length, codes, lengths)
-    return np.concatenate([a.reshape(-1) for a in parts]).astype(np.int32)
+    ``_blockdecode.c``; its lookup packs each entry's bits, run step and end of block)."""
+    return _huffman_arrays(np.stack([t.lengths for t in tables]).astype(np.int64))
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _huffman_arrays(lengths: np.ndarray) -> np.ndarray:
+    """``huffman_arrays`` from the (4, 256) code lengths of canonical tables."""
+    size = 1 << _LOOKUP_BITS
+    out = np.zeros(3 * 4 * 17 + 4 * 256 + 4 * size + 2 * 4 * 256, dtype=np.int32)
+    first, last, start = 0, 4 * 17, 8 * 17
+    values, fast = 12 * 17, 12 * 17 + 4 * 256
+    codes = fast + 4 * size
+    code_lengths = codes + 4 * 256
+    for slot in range(4):
+        code, k = 0, 0
+        for length in range(1, 17):
+            out[first + slot * 17 + length] = code
+            out[start + slot * 17 + length] = k
+            count = 0
+            for symbol in range(256):
+                if lengths[slot, symbol] == length:
+                    out[values + slot * 256 + k] = symbol
+                    out[codes + slot * 256 + symbol] = code
+                    out[code_lengths + slot * 256 + symbol] = length
+                    if length <= _LOOKUP_BITS:
+                        if slot % 2 == 0:  # DC: the size is the extra bits
+                            entry = length + symbol
+                        else:
+                            step = 16 if symbol == 0xF0 else (symbol >> 4) + 1
+                            entry = (length + (symbol & 0x0F)) | (step << 8)
+                            if symbol == 0:
+                                entry |= 1 << 16
+                        lo = code << (_LOOKUP_BITS - length)
+                        for j in range(lo, lo + (1 << (_LOOKUP_BITS - length))):
+                            out[fast + slot * size + j] = entry
+                    code += 1
+                    k += 1
+                    count += 1
+            out[last + slot * 17 + length] = code - 1 if count else -1
+            code <<= 1
+    return out
 
 
 #: Room past the last scan for a corrupt first MCU, which may run past its scan's length
