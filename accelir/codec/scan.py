@@ -6,8 +6,9 @@ rebuild the scan, the first MCU is Huffman-decoded just far enough to find where
 code word belongs (the Y code word opens the segment; Cb's and Cr's follow the MCU's luma
 units), the code words are put back, and the rest of the segment is copied shifted by what
 was inserted, cut or padded with one-bits to the scan's length (known from the map). One
-compiled pass over all blocks; its output is what a version-3 container stores, which the
-decoders stuff and hand to libjpeg.
+compiled pass over all blocks, for ``block_jpeg`` and the simplejpeg engine; the C engine runs
+the same algorithm on the same flat Huffman arrays (``huffman_arrays``) while it assembles its
+strips (``rebuild_scan`` in ``_blockdecode.c``).
 """
 
 from __future__ import annotations
@@ -27,47 +28,17 @@ if TYPE_CHECKING:
 _LOOKUP_BITS = 9
 
 
-def _decoding_tables(
-    tables: tuple[HuffmanTable, ...],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per slot (4): the code-length counts, the symbols, and each symbol's code and length."""
-    bits = np.array([t.bits for t in tables], dtype=np.int64)
-    values = np.zeros((4, 256), dtype=np.int64)
-    for slot, table in enumerate(tables):
-        values[slot, : len(table.values)] = np.frombuffer(table.values, dtype=np.uint8)
-    codes = np.stack([t.codes for t in tables]).astype(np.int64)
-    lengths = np.stack([t.lengths for t in tables]).astype(np.int64)
-    return bits, values, codes, lengths
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _canonical(bits: np.ndarray, codes: np.ndarray, lengths: np.ndarray):
-    """Decoding arrays per slot: first code, last code (-1: none) and first symbol index per
-    code length, and a lookup of the next ``_LOOKUP_BITS`` bits → (symbol, length), length 0
-    where the code word is longer."""
-    first = np.zeros((4, 17), dtype=np.int64)
-    last = np.full((4, 17), -1, dtype=np.int64)
-    start = np.zeros((4, 17), dtype=np.int64)
-    size = 1 << _LOOKUP_BITS
-    lookup_symbol = np.zeros((4, size), dtype=np.int64)
-    lookup_length = np.zeros((4, size), dtype=np.int64)
-    for slot in range(4):
-        code, k = 0, 0
-        for length in range(1, 17):
-            count = bits[slot, length - 1]
-            first[slot, length], start[slot, length] = code, k
-            if count:
-                last[slot, length] = code + count - 1
-            code = (code + count) << 1
-            k += count
-        for symbol in range(256):
-            n = lengths[slot, symbol]
-            if 0 < n <= _LOOKUP_BITS:
-                lo = codes[slot, symbol] << (_LOOKUP_BITS - n)
-                for j in range(lo, lo + (1 << (_LOOKUP_BITS - n))):
-                    lookup_symbol[slot, j] = symbol
-                    lookup_length[slot, j] = n
-    return first, last, start, lookup_symbol, lookup_length
+# Offsets into the flat Huffman arrays (``huffman_arrays``; the C engine's H_FIRST … H_LENGTHS):
+# per slot (DC luma, AC luma, DC chroma, AC chroma) the canonical decoding arrays by code length
+# 1..16, the symbols in code order, a lookup of the next ``_LOOKUP_BITS`` bits packing the bits to
+# skip (code word and extra bits) | run step << 8 | end of block << 16 (0 where the code word is
+# longer), and each symbol's code and code length.
+_H_FIRST, _H_LAST, _H_START = 0, 4 * 17, 8 * 17
+_H_VALUES = 12 * 17
+_H_FAST = _H_VALUES + 4 * 256
+_H_CODES = _H_FAST + 4 * (1 << _LOOKUP_BITS)
+_H_LENGTHS = _H_CODES + 4 * 256
+_H_SIZE = _H_LENGTHS + 4 * 256
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -171,10 +142,7 @@ def _rebuild(
     scan_lengths: np.ndarray,
     levels: np.ndarray,
     mcu_components: np.ndarray,
-    bits: np.ndarray,
-    values: np.ndarray,
-    codes: np.ndarray,
-    code_lengths: np.ndarray,
+    huff: np.ndarray,
     out: np.ndarray,
     out_offsets: np.ndarray,
 ) -> int:
@@ -182,8 +150,8 @@ def _rebuild(
     caller sets from the scan lengths; returns -1, or the first block whose first MCU does not
     decode (a bad code, a run past 63, or data that ends early) or whose scan length does not
     fit what it holds."""
-    first, last, start, lookup_symbol, lookup_length = _canonical(bits, codes, code_lengths)
-    mask = (1 << _LOOKUP_BITS) - 1
+    size = 1 << _LOOKUP_BITS
+    mask = size - 1
     n_units = mcu_components.shape[0]
     insert_at = np.zeros(3, dtype=np.int64)  # bit of the segment where each code word goes
     for b in range(offsets.shape[0]):
@@ -201,31 +169,39 @@ def _rebuild(
                 table, k = 0, 0
             while k < 64:
                 ip, buf, nb = _fill(data, ip, end, buf, nb)
-                peek = (buf >> (nb - _LOOKUP_BITS)) & mask
-                n = lookup_length[table, peek]
-                if n:
-                    symbol = lookup_symbol[table, peek]
-                else:  # a code word longer than the lookup: canonical search
-                    symbol = -1
+                entry = huff[_H_FAST + table * size + ((buf >> (nb - _LOOKUP_BITS)) & mask)]
+                if entry == 0:  # a code word longer than the lookup: canonical search
+                    symbol, n = -1, 0
                     for length in range(_LOOKUP_BITS + 1, 17):
                         code = (buf >> (nb - length)) & ((1 << length) - 1)
-                        if code <= last[table, length]:
-                            index = start[table, length] + code - first[table, length]
-                            symbol, n = values[table, index], length
+                        if code <= huff[_H_LAST + table * 17 + length]:
+                            index = (
+                                huff[_H_START + table * 17 + length]
+                                + code
+                                - huff[_H_FIRST + table * 17 + length]
+                            )
+                            symbol, n = huff[_H_VALUES + table * 256 + index], length
                             break
                     if symbol < 0:
                         return b
-                total = n + (symbol if k == 0 else symbol & 0x0F)
+                    if k == 0:
+                        entry = n + symbol
+                    else:
+                        step = 16 if symbol == 0xF0 else (symbol >> 4) + 1
+                        entry = (
+                            (n + (symbol & 0x0F)) | (step << 8) | (1 << 16 if symbol == 0 else 0)
+                        )
+                total = entry & 0xFF
                 if total > 27 or p + total > end_bits:
                     return b
                 nb -= total
                 p += total
                 if k == 0:
                     table, k = table + 1, 1
-                elif symbol == 0:
+                elif entry >> 16:
                     break
                 else:
-                    k += 16 if symbol == 0xF0 else (symbol >> 4) + 1
+                    k += (entry >> 8) & 0xFF
             if k > 64:
                 return b
         insert_at[mcu_components[n_units - 1]] = p
@@ -242,11 +218,13 @@ def _rebuild(
             slot = 0 if comp == 0 else 2
             v = levels[b, comp]
             cat = _category(v)
-            n = code_lengths[slot, cat] + cat
-            if n > remaining:
+            length = huff[_H_LENGTHS + slot * 256 + cat]
+            n = length + cat
+            if length == 0 or n > remaining:
                 return b
             extra = v if v >= 0 else v + (1 << cat) - 1
-            pos, acc, n_acc = _put(out, pos, acc, n_acc, (codes[slot, cat] << cat) | extra, n)
+            code = huff[_H_CODES + slot * 256 + cat]
+            pos, acc, n_acc = _put(out, pos, acc, n_acc, (code << cat) | extra, n)
             remaining -= n
         pos, acc, n_acc = _copy(data, base, stored, p, remaining, out, pos, acc, n_acc)
         if n_acc != 0 or pos - out_offsets[b] != scan_lengths[b]:
@@ -265,11 +243,9 @@ def huffman_arrays(tables: tuple[HuffmanTable, ...]) -> np.ndarray:
 def _huffman_arrays(lengths: np.ndarray) -> np.ndarray:
     """``huffman_arrays`` from the (4, 256) code lengths of canonical tables."""
     size = 1 << _LOOKUP_BITS
-    out = np.zeros(3 * 4 * 17 + 4 * 256 + 4 * size + 2 * 4 * 256, dtype=np.int32)
-    first, last, start = 0, 4 * 17, 8 * 17
-    values, fast = 12 * 17, 12 * 17 + 4 * 256
-    codes = fast + 4 * size
-    code_lengths = codes + 4 * 256
+    out = np.zeros(_H_SIZE, dtype=np.int32)
+    first, last, start, values = _H_FIRST, _H_LAST, _H_START, _H_VALUES
+    fast, codes, code_lengths = _H_FAST, _H_CODES, _H_LENGTHS
     for slot in range(4):
         code, k = 0, 0
         for length in range(1, 17):
@@ -300,11 +276,6 @@ def _huffman_arrays(lengths: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Room past the last scan for a corrupt first MCU, which may run past its scan's length
-#: before the kernel notices: six units of 64 symbols of at most 27 bits.
-_SLACK = 6 * 64 * 27 // 8 + 8
-
-
 def rebuild(
     parsed: Parsed, blocks: np.ndarray | None = None
 ) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -320,12 +291,12 @@ def rebuild(
     scan_lengths = meta.scan_lengths.reshape(-1)[index].astype(np.int64)
     out_offsets = np.concatenate([[0], np.cumsum(scan_lengths)[:-1]]).astype(np.int64)
     total = int(scan_lengths.sum())
-    out = np.empty(total + _SLACK, dtype=np.uint8)
+    out = np.empty(total, dtype=np.uint8)  # the kernel writes no more than each scan's length
     levels = meta.first_dc.reshape(-1, 3)[index].astype(np.int64)
     mcu = meta.layout.unit_components()[: meta.layout.units_per_mcu].astype(np.int64)
     data = np.frombuffer(parsed.data, dtype=np.uint8)
-    failed = _rebuild(data, offsets, lengths, scan_lengths, levels, mcu,
-                      *_decoding_tables(parsed.tables), out, out_offsets)  # fmt: skip
+    huff = huffman_arrays(parsed.tables)
+    failed = _rebuild(data, offsets, lengths, scan_lengths, levels, mcu, huff, out, out_offsets)
     if failed >= 0:
         row, col = divmod(int(index[failed]), meta.cols)
         raise ContainerError(f"block ({row}, {col}): corrupt scan data (its first MCU)")
