@@ -6,9 +6,11 @@ decoder fed ``block_jpeg``: chroma upsampling never reads across a block edge. T
 decode the same files: the C extension ``accelir.codec._blockdecode`` (blocks of one quality
 decoded as one restart-interval strip by libjpeg, chroma upsampling and colour conversion per
 block; built by ``pip install`` where libjpeg's headers are found; its source says how) and,
-where it is missing, simplejpeg, one call per block. Blocks are independent and both release
-the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one thread
-(docs/benchmarks.md).
+where it is missing, simplejpeg, one call per block. Containers of version 4 store segments
+without their first DC code words: the C engine rebuilds each block's scan while assembling its
+strips, the simplejpeg engine takes them from ``scan.rebuild``. Blocks are independent and both
+engines release the GIL, so ``threads=N`` spreads rows of blocks over a pool; the default is one
+thread (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -94,9 +96,9 @@ def _quant_stack(qualities: tuple[int, ...]) -> np.ndarray:
 
 
 def _scans(parsed: Parsed) -> tuple[bytes, np.ndarray, np.ndarray, bool]:
-    """(data, offsets, lengths, stuffed) of every block's scan data in raster order: the
-    stored segments (versions 1–3; byte-stuffed up to version 2), or the standalone scans
-    rebuilt from version 4's (unstuffed)."""
+    """(data, offsets, lengths, stuffed) of every block's scan data in raster order, for the
+    simplejpeg engine: the stored segments (versions 1–3; byte-stuffed up to version 2), or the
+    standalone scans rebuilt from version 4's (unstuffed)."""
     meta = parsed.info
     if meta.omits_first_dc:
         data, offsets, lengths = rebuild(parsed)
