@@ -29,6 +29,7 @@ from accelir.codec.bitio import (
     unzigzag,
     zigzag,
 )
+from accelir.codec.entropy import category
 from accelir.codec.tables import natural_quant_tables
 
 #: The largest magnitude of a baseline 8-bit DC value (size category 11).
@@ -106,10 +107,7 @@ def _levels(
                 if v < -MAX_DC or v > MAX_DC:
                     return omitted, r * cols + c
                 levels[r, c, k] = v
-                cat, m = 0, abs(v)
-                while m:
-                    cat += 1
-                    m >>= 1
+                cat = category(v)
                 if dc_lengths[slot, cat] == 0:
                     return omitted, r * cols + c
                 omitted[r, c] += dc_lengths[slot, cat] + cat

@@ -24,7 +24,8 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _category(value: int) -> int:
+def category(value: int) -> int:
+    """JPEG size category of a coefficient or DC difference: the bits of its magnitude."""
     mag = abs(value)
     n = 0
     while mag:
@@ -47,7 +48,7 @@ def count_symbols(coefs: np.ndarray, components: np.ndarray, absent: np.ndarray)
             comp = components[u]
             slot = 0 if comp == 0 else 2
             dc = np.int32(coefs[b, u, 0])
-            counts[slot, _category(dc - pred[comp])] += 1
+            counts[slot, category(dc - pred[comp])] += 1
             pred[comp] = dc
             run = 0
             for k in range(1, 64):
@@ -58,7 +59,7 @@ def count_symbols(coefs: np.ndarray, components: np.ndarray, absent: np.ndarray)
                 while run > 15:
                     counts[slot + 1, 0xF0] += 1
                     run -= 16
-                counts[slot + 1, (run << 4) | _category(v)] += 1
+                counts[slot + 1, (run << 4) | category(v)] += 1
                 run = 0
             if run > 0:
                 counts[slot + 1, 0] += 1
@@ -82,7 +83,7 @@ def segment_bits(
             comp = components[u]
             slot = 0 if comp == 0 else 2
             dc = np.int32(coefs[b, u, 0])
-            cat = _category(dc - pred[comp])
+            cat = category(dc - pred[comp])
             total += code_lengths[slot, cat] + cat
             pred[comp] = dc
             run = 0
@@ -94,7 +95,7 @@ def segment_bits(
                 while run > 15:
                     total += code_lengths[slot + 1, 0xF0]
                     run -= 16
-                cat = _category(v)
+                cat = category(v)
                 total += code_lengths[slot + 1, (run << 4) | cat] + cat
                 run = 0
             if run > 0:
@@ -114,7 +115,7 @@ def first_dc_bits(
     bits = np.zeros(n_blocks, dtype=np.int64)
     for b in range(n_blocks):
         for c in range(3):
-            cat = _category(int(coefs[b, first_units[c], 0]))
+            cat = category(int(coefs[b, first_units[c], 0]))
             bits[b] += code_lengths[0 if c == 0 else 2, cat] + cat
     return bits
 
@@ -129,7 +130,7 @@ def total_bits(counts: np.ndarray, code_lengths: np.ndarray) -> int:
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _put(
+def put_bits(
     out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int
 ) -> tuple[int, int, int]:
     """Append ``length`` bits of ``code``; flush whole bytes (no 0xFF stuffing: the container
@@ -145,7 +146,8 @@ def _put(
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _extra_bits(value: int, cat: int) -> int:
+def extra_bits(value: int, cat: int) -> int:
+    """The ``cat`` bits that follow a value's code word (T.81 F.1.2.1: negatives one less)."""
     return value if value >= 0 else value + (1 << cat) - 1
 
 
@@ -183,13 +185,13 @@ def write_segments(
             diff = dc - pred[comp]
             pred[comp] = dc
             if not omit[u]:
-                cat = _category(diff)
-                pos, acc, n_acc = _put(
+                cat = category(diff)
+                pos, acc, n_acc = put_bits(
                     out,
                     pos,
                     acc,
                     n_acc,
-                    (codes[slot, cat] << cat) | _extra_bits(diff, cat),
+                    (codes[slot, cat] << cat) | extra_bits(diff, cat),
                     code_lengths[slot, cat] + cat,
                 )
             run = 0
@@ -199,24 +201,24 @@ def write_segments(
                     run += 1
                     continue
                 while run > 15:
-                    pos, acc, n_acc = _put(
+                    pos, acc, n_acc = put_bits(
                         out, pos, acc, n_acc, codes[slot + 1, 0xF0], code_lengths[slot + 1, 0xF0]
                     )
                     run -= 16
-                cat = _category(int(v))
+                cat = category(int(v))
                 sym = (run << 4) | cat
-                code = (codes[slot + 1, sym] << cat) | _extra_bits(int(v), cat)
-                pos, acc, n_acc = _put(
+                code = (codes[slot + 1, sym] << cat) | extra_bits(int(v), cat)
+                pos, acc, n_acc = put_bits(
                     out, pos, acc, n_acc, code, code_lengths[slot + 1, sym] + cat
                 )
                 run = 0
             if run > 0:
-                pos, acc, n_acc = _put(
+                pos, acc, n_acc = put_bits(
                     out, pos, acc, n_acc, codes[slot + 1, 0], code_lengths[slot + 1, 0]
                 )
         data_bits[b] = 8 * (pos - start) + n_acc
         if n_acc > 0:
             pad = 8 - n_acc
-            pos, acc, n_acc = _put(out, pos, acc, n_acc, (1 << pad) - 1, pad)
+            pos, acc, n_acc = put_bits(out, pos, acc, n_acc, (1 << pad) - 1, pad)
         lengths[b] = pos - start
     return pos

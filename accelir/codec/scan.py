@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from accelir.codec.bitio import ContainerError
+from accelir.codec.entropy import category, extra_bits, put_bits
 from accelir.codec.huffman import HuffmanTable
 
 if TYPE_CHECKING:
@@ -42,19 +43,6 @@ _H_SIZE = _H_LENGTHS + 4 * 256
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _put(out: np.ndarray, pos: int, acc: int, n_acc: int, code: int, length: int):
-    """Append ``length`` ≤ 32 bits; flush whole bytes (no stuffing)."""
-    acc = (acc << length) | code
-    n_acc += length
-    while n_acc >= 8:
-        n_acc -= 8
-        out[pos] = (acc >> n_acc) & 0xFF
-        pos += 1
-    acc &= (1 << n_acc) - 1
-    return pos, acc, n_acc
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
 def _fill(data: np.ndarray, ip: int, end: int, buf: int, nb: int):
     """Top the bit buffer up to at least 32 bits (bytes past ``end`` read as ones); the
     buffer keeps only its ``nb`` low bits meaningful."""
@@ -69,16 +57,6 @@ def _fill(data: np.ndarray, ip: int, end: int, buf: int, nb: int):
         ip += 1
         nb += 8
     return ip, buf, nb
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _category(value: int) -> int:
-    v = abs(value)
-    n = 0
-    while v:
-        n += 1
-        v >>= 1
-    return n
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -108,7 +86,7 @@ def _copy(
     whole bytes, shifted, then the rest."""
     n = min((8 - n_acc) & 7, n_bits)
     if n:
-        pos, acc, n_acc = _put(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
+        pos, acc, n_acc = put_bits(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
         p += n
         n_bits -= n
     shift, i, n_bytes = p & 7, p >> 3, n_bits >> 3
@@ -130,7 +108,7 @@ def _copy(
     p += n_bits & ~7
     n = n_bits & 7
     if n:
-        pos, acc, n_acc = _put(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
+        pos, acc, n_acc = put_bits(out, pos, acc, n_acc, _read(data, base, stored, p, n), n)
     return pos, acc, n_acc
 
 
@@ -217,14 +195,13 @@ def _rebuild(
             p = insert_at[comp]
             slot = 0 if comp == 0 else 2
             v = levels[b, comp]
-            cat = _category(v)
+            cat = category(v)
             length = huff[_H_LENGTHS + slot * 256 + cat]
             n = length + cat
             if length == 0 or n > remaining:
                 return b
-            extra = v if v >= 0 else v + (1 << cat) - 1
             code = huff[_H_CODES + slot * 256 + cat]
-            pos, acc, n_acc = _put(out, pos, acc, n_acc, (code << cat) | extra, n)
+            pos, acc, n_acc = put_bits(out, pos, acc, n_acc, (code << cat) | extra_bits(v, cat), n)
             remaining -= n
         pos, acc, n_acc = _copy(data, base, stored, p, remaining, out, pos, acc, n_acc)
         if n_acc != 0 or pos - out_offsets[b] != scan_lengths[b]:
