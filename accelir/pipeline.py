@@ -44,13 +44,16 @@ ALLOCATORS = ("lagrangian", "greedy", "oracle")
 #: 5: container version 3 (segments unstuffed, tables as code lengths): rates are exact bytes.
 #: 6: container version 4 (first DC code words in the header's first-DC map): rates leave them
 #:    out; the header allowance grows accordingly.
-ENCODER_VERSION = 6
+#: 7: container version 5 (first DCs predicted from the unit beside, index and map range-coded:
+#:    smaller headers for the same quality map).
+ENCODER_VERSION = 7
 _MAX_REFITS = 8
 #: ``verify=True``: restorations at most, and how far above the target a result may land
 #: before the search stops early (dB).
 VERIFY_RESTORATIONS, VERIFY_TOLERANCE = 5, 0.05
 #: A first allowance for the header (tables; quality map, first-DC map and index per block),
-#: kept below what container version 4 measures (530–790 bytes for 144–160 blocks at q50–q85):
+#: kept below what containers measure (version 4: 530–790 bytes for 144–160 blocks at
+#: q50–q85; version 5 about a tenth less):
 #: an allowance too large would leave bytes unspent, one too small costs a refit.
 _HEADER_GUESS_FIXED, _HEADER_GUESS_PER_BLOCK = 90, 2.5
 

@@ -109,11 +109,12 @@ class Manifest(_Out):
     )
     first_dc: list[list[list[int]]] | None = Field(
         None,
-        description="Version 4: the DC of each block's first Y, Cb and Cr unit, which its "
+        description="Version 4 on: the DC of each block's first Y, Cb and Cr unit, which its "
         "segment leaves out (rows × cols × 3; docs/format.md)",
     )
     scan_lengths: list[list[int]] | None = Field(
-        None, description="Version 4: bytes of each block's rebuilt scan before byte stuffing"
+        None,
+        description="Version 4 on: bytes of each block's rebuilt scan before byte stuffing",
     )
 
 

@@ -116,14 +116,18 @@ def encode_dct(
         tuple(optimal_table(c) for c in counts) if huffman_tables == "optimized" else _standard()
     )
     payload, lengths, data_bits = _entropy_code(dct, coefs, counts, tables, omit_first_dc=True)
-    # version 4: the first DC code words left out, their values in the first-DC map
+    # version 4 on: the first DC code words left out, their values in the first-DC map
     first_units = layout.first_units()
-    levels = coefs[:, first_units, 0].astype(np.int64).reshape(*q.shape, 3)
+    levels = coefs[:, first_units, 0].astype(np.int64)
+    right = coefs[:, layout.row_end_units(), 0].astype(np.int64) - levels
     code_lengths = np.stack([t.lengths for t in tables])
     omitted = entropy.first_dc_bits(coefs, first_units, code_lengths)
     longer = -(-(data_bits + omitted) // 8) - lengths - omitted // 8
-    first_dc = dcmap.encode(
-        levels, q, omitted.reshape(q.shape), longer.reshape(q.shape).astype(bool)
+    first_dc = dcmap.FirstDC(
+        levels.reshape(*q.shape, 3),
+        right.reshape(*q.shape, 3),
+        omitted.reshape(q.shape),
+        longer.reshape(q.shape).astype(bool),
     )
     stored = None if huffman_tables == "standard" else tables
     return write(layout, w, h, q, stored, lengths.reshape(q.shape), payload, first_dc)

@@ -34,9 +34,10 @@
  *   last_height      coded height of the last row's blocks (1..block; block for version 1)
  *   last_width       coded width of the last column's blocks (1..block)
  *   mode             0: segments are scan data (versions 1, 2); 1: stored without byte stuffing
- *                    (version 3); 2: stored without their first DC code words (version 4),
+ *                    (version 3); 2: stored without their first DC code words (versions 4, 5),
  *                    rebuilt with ``rebuild`` = (levels int16 (rows*cols, 3), scan_lengths
- *                    int64 (rows*cols), huff int32 (H_SIZE): see rebuild_scan)
+ *                    int64 (rows*cols), huff int32 (H_SIZE), insert_at int64 (rows*cols, 3)):
+ *                    see rebuild_scan)
  * Raises ValueError("block (r, c): ...") on corrupt data. The GIL is released while decoding.
  */
 #define PY_SSIZE_T_CLEAN
@@ -251,10 +252,12 @@ typedef struct {
     int b, h;
     int last_h, last_w; /* coded size of the last row's / last column's blocks */
     int mode;           /* SCAN_STUFFED, SCAN_UNSTUFFED or SCAN_REBUILD (see copy_scan) */
-    /* SCAN_REBUILD: each block's first-DC values (int16 x 3), its scan's length, and the
-     * Huffman arrays (H_SIZE int32) */
+    /* SCAN_REBUILD: each block's first-DC values (int16 x 3), its scan's length, the bits of
+     * its segment where their code words belong (int64 x 3), and the Huffman arrays (H_SIZE
+     * int32) */
     const int16_t *levels;
     const int64_t *scan_lengths;
+    const int64_t *insert_at;
     const int32_t *huff;
     unsigned char *scratch;
     unsigned char *planes; /* one block: Y, then Cb, then Cr */
@@ -318,17 +321,17 @@ static size_t copy_scan(unsigned char *dst, const unsigned char *src, size_t n, 
     return (size_t)(p - dst);
 }
 
-/* ---- version 4: standalone scans rebuilt from stored segments --------------------------------
+/* ---- versions 4 and 5: standalone scans rebuilt from stored segments -------------------------
  *
- * A version-4 segment lacks the DC code words of its block's first Y, Cb and Cr unit (their
- * values are in the container's first-DC map). rebuild_scan decodes the first MCU's luma units
- * and Cb's AC coefficients just far enough to find where each code word belongs, then writes the
- * block's standalone scan: the segment's pieces with the code words put back, cut or padded with
- * one-bits to the scan's length, a 0x00 stuffed after every 0xFF. The same algorithm as
- * accelir/codec/scan.py (numba), which serves block_jpeg and the simplejpeg engine; the tests
- * compare both with scans written directly. */
+ * Such a segment lacks the DC code words of its block's first Y, Cb and Cr unit (their values
+ * are in the container's first-DC map). The container's parse found, by decoding each block's
+ * first MCU, the bits where the code words belong (accelir.codec.scan.first_mcus); rebuild_scan
+ * writes the block's standalone scan: the segment's pieces with the code words put back, cut or
+ * padded with one-bits to the scan's length, a 0x00 stuffed after every 0xFF. The same
+ * algorithm as accelir/codec/scan.py (numba), which serves block_jpeg and the simplejpeg
+ * engine; the tests compare both with scans written directly. */
 
-#define LOOKUP_BITS 9
+#define LOOKUP_BITS 11
 
 /* Layout of the int32 ``huff`` buffer (accelir.codec.scan.huffman_arrays): per table slot
  * (DC luma, AC luma, DC chroma, AC chroma), canonical decoding arrays indexed by code length
@@ -338,10 +341,12 @@ enum {
     H_LAST = H_FIRST + 4 * 17,        /* [4][17] last code of each length, -1: none */
     H_START = H_LAST + 4 * 17,        /* [4][17] index of the first symbol of each length */
     H_VALUES = H_START + 4 * 17,      /* [4][256] symbols in code order */
-    H_FAST = H_VALUES + 4 * 256,      /* [4][512] lookup, 0 where the code word is longer:
+    H_FAST = H_VALUES + 4 * 256,      /* [4][1 << LOOKUP_BITS] lookup, 0 where the code is longer:
                                        * bits to skip (code word and extra bits) | run step
-                                       * << 8 | end of block << 16 */
-    H_CODES = H_FAST + 4 * 512,       /* [4][256] code of each symbol */
+                                       * << 8 | end of block << 16 (AC tables), bits to skip
+                                       * | size << 8 (DC tables); the parse in scan.py reads it,
+                                       * this file only the codes and lengths */
+    H_CODES = H_FAST + 4 * (1 << LOOKUP_BITS), /* [4][256] code of each symbol */
     H_LENGTHS = H_CODES + 4 * 256,    /* [4][256] code length of each symbol, 0: absent */
     H_SIZE = H_LENGTHS + 4 * 256,
 };
@@ -437,81 +442,23 @@ static inline int category(int v) {
 }
 
 /* Block i's standalone scan, stuffed, at ``dst`` (room for twice its scan length). Returns the
- * bytes written, or -1 when its first MCU does not decode or its scan length cannot hold it. */
+ * bytes written, or -1 when its code word positions or its scan length cannot hold it. */
 static Py_ssize_t rebuild_scan(const Job *job, Py_ssize_t i, unsigned char *dst) {
     const int32_t *H = job->huff;
     const unsigned char *s = job->data + job->offsets[i];
     const size_t n = (size_t)job->lengths[i];
-    const uint64_t end_bits = 8 * (uint64_t)n;
-    const int units = job->h * job->h + 2;
-    uint64_t insert_at[3] = {0, 0, 0};
-    uint64_t buf = 0, p = 0; /* bit buffer, bits consumed */
-    int nb = 0;
-    size_t ip = 0;
-    for (int u = 0; u < units - 1; u++) { /* luma units, then Cb; Cr's AC needs no decoding */
-        const int comp = u < units - 2 ? 0 : 1;
-        int table, k;
-        if (u == 0 || u == units - 2) { /* the component's first unit: its DC word is left out */
-            insert_at[comp] = p;
-            table = comp == 0 ? 1 : 3, k = 1;
-        } else {
-            table = 0, k = 0;
-        }
-        const int32_t *fast = H + H_FAST + table * 512;
-        while (k < 64) {
-            if (nb < 32) { /* refill: four bytes at once where they are stored */
-                if (ip + 4 <= n) {
-                    buf = (buf << 32) | ((uint64_t)s[ip] << 24) | ((uint64_t)s[ip + 1] << 16) |
-                          ((uint64_t)s[ip + 2] << 8) | s[ip + 3];
-                    ip += 4, nb += 32;
-                } else {
-                    while (nb < 32) buf = (buf << 8) | seg_byte(s, n, ip++), nb += 8;
-                }
-            }
-            const int peek = (int)(buf >> (nb - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1);
-            int entry = fast[peek];
-            if (!entry) { /* a code word longer than the lookup: canonical search */
-                int symbol = -1, len = 0;
-                for (int l = LOOKUP_BITS + 1; l <= 16; l++) {
-                    const int32_t code = (int32_t)(buf >> (nb - l)) & ((1 << l) - 1);
-                    if (code <= H[H_LAST + table * 17 + l]) {
-                        symbol = H[H_VALUES + table * 256 + H[H_START + table * 17 + l] + code -
-                                   H[H_FIRST + table * 17 + l]];
-                        len = l;
-                        break;
-                    }
-                }
-                if (symbol < 0) return -1;
-                if (k == 0) {
-                    entry = len + symbol;
-                } else {
-                    entry = (len + (symbol & 0x0F)) |
-                            ((symbol == 0xF0 ? 16 : (symbol >> 4) + 1) << 8) |
-                            ((symbol == 0) << 16);
-                }
-            }
-            const int total = entry & 0xFF;
-            if (total > 27 || p + (uint64_t)total > end_bits) return -1;
-            nb -= total, p += (uint64_t)total;
-            if (k == 0) {
-                table += 1, k = 1;
-                fast = H + H_FAST + table * 512;
-            } else if (entry >> 16) {
-                break;
-            } else {
-                k += (entry >> 8) & 0xFF;
-            }
-        }
-        if (k > 64) return -1;
+    const int64_t *insert_at = job->insert_at + 3 * i;
+    for (int c = 0; c < 3; c++) {
+        const int64_t before = c ? insert_at[c - 1] : 0;
+        if (insert_at[c] < before || (uint64_t)insert_at[c] > 8 * (uint64_t)n) return -1;
     }
-    insert_at[2] = p;
     Writer w = {dst, 0, 0};
     uint64_t remaining = 8 * (uint64_t)job->scan_lengths[i], at = 0;
     for (int c = 0; c < 3; c++) {
-        uint64_t piece = insert_at[c] - at;
+        uint64_t piece = (uint64_t)insert_at[c] - at;
         if (piece > remaining) piece = remaining;
         copy_bits(&w, s, n, at, piece);
-        remaining -= piece, at = insert_at[c];
+        remaining -= piece, at = (uint64_t)insert_at[c];
         const int slot = c == 0 ? 0 : 2, v = job->levels[3 * i + c], cat = category(v);
         const int len = H[H_LENGTHS + slot * 256 + cat];
         if (len == 0 || (uint64_t)(len + cat) > remaining) return -1;
@@ -695,7 +642,8 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     }
     const Py_ssize_t n = rows * cols;
     Py_buffer data = {0}, tables = {0}, quant = {0}, qob = {0}, off = {0}, len = {0}, out = {0},
-              ybuf = {0}, cbbuf = {0}, crbuf = {0}, lev = {0}, slen = {0}, huff = {0};
+              ybuf = {0}, cbbuf = {0}, crbuf = {0}, lev = {0}, slen = {0}, huff = {0},
+              ins = {0};
     unsigned char *scratch = NULL, *planes = NULL;
     Py_ssize_t *order = NULL;
     PyObject *result = NULL;
@@ -707,13 +655,15 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     if (get_buffer(off_obj, &off, 0, 8, n, "offsets") < 0) goto done;
     if (get_buffer(len_obj, &len, 0, 8, n, "lengths") < 0) goto done;
     if (mode == SCAN_REBUILD) {
-        if (!PyTuple_Check(rebuild_obj) || PyTuple_GET_SIZE(rebuild_obj) != 3) {
-            PyErr_SetString(PyExc_ValueError, "rebuild: expected (levels, scan_lengths, huff)");
+        if (!PyTuple_Check(rebuild_obj) || PyTuple_GET_SIZE(rebuild_obj) != 4) {
+            PyErr_SetString(PyExc_ValueError,
+                            "rebuild: expected (levels, scan_lengths, huff, insert_at)");
             goto done;
         }
         if (get_buffer(PyTuple_GET_ITEM(rebuild_obj, 0), &lev, 0, 2, 3 * n, "levels") < 0 ||
             get_buffer(PyTuple_GET_ITEM(rebuild_obj, 1), &slen, 0, 8, n, "scan_lengths") < 0 ||
-            get_buffer(PyTuple_GET_ITEM(rebuild_obj, 2), &huff, 0, 4, H_SIZE, "huff") < 0) {
+            get_buffer(PyTuple_GET_ITEM(rebuild_obj, 2), &huff, 0, 4, H_SIZE, "huff") < 0 ||
+            get_buffer(PyTuple_GET_ITEM(rebuild_obj, 3), &ins, 0, 8, 3 * n, "insert_at") < 0) {
             goto done;
         }
     }
@@ -793,7 +743,7 @@ static PyObject *decode_blocks(PyObject *self, PyObject *args) {
     Job job = {.cinfo = &cinfo, .err = &err, .data = data.buf, .quant = quantv,
                .offsets = offv, .lengths = lenv, .out = out.buf, .rows = rows, .cols = cols,
                .stride = cols * block * 3, .b = block, .h = h, .last_h = last_h,
-               .last_w = last_w, .mode = mode, .levels = lev.buf, .scan_lengths = slen.buf, .huff = huff.buf, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
+               .last_w = last_w, .mode = mode, .levels = lev.buf, .scan_lengths = slen.buf, .insert_at = ins.buf, .huff = huff.buf, .scratch = scratch, .planes = planes, .yplane = ybuf.buf,
                .cbplane = cbbuf.buf, .crplane = crbuf.buf};
     Py_ssize_t failed = -2;
     Py_BEGIN_ALLOW_THREADS
@@ -818,7 +768,7 @@ done:
     PyMem_Free(planes);
     PyMem_Free(order);
     Py_buffer *views[] = {&data, &tables, &quant, &qob, &off, &len,  &out,
-                          &ybuf, &cbbuf,  &crbuf, &lev,  &slen, &huff};
+                          &ybuf, &cbbuf,  &crbuf, &lev,  &slen, &huff, &ins};
     for (size_t k = 0; k < sizeof views / sizeof *views; k++) {
         if (views[k]->obj) PyBuffer_Release(views[k]);
     }

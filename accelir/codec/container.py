@@ -3,8 +3,8 @@
 Layout (all integers unsigned; ``uvarint`` is LEB128; see docs/format.md):
 
     magic "AIRC" | version u8 | flags u8 | log2(block) u8 | width uvarint | height uvarint
-    quality map  | Huffman tables (unless flags say Annex K) | first-DC map (version 4)
-    block index  | segments
+    quality map  | Huffman tables (unless flags say Annex K)
+    version 4: first-DC map | block index; version 5: block section (index and map) | segments
 
 Parsing never trusts the input: every size is checked against ``Limits`` before anything is
 allocated, compressed fields are inflated with a hard output cap, and the block index must add
@@ -20,16 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from accelir.codec import dcmap
-from accelir.codec.bitio import (
-    ContainerError,
-    Reader,
-    rice_decode,
-    rice_encode,
-    unzigzag,
-    uvarint,
-    zigzag,
-)
+from accelir.codec import arith, blockindex, dcmap, scan
+from accelir.codec.bitio import ContainerError, Reader, uvarint
 from accelir.codec.huffman import HuffmanTable
 from accelir.codec.layout import Layout
 from accelir.codec.tables import STD_TABLES
@@ -38,9 +30,10 @@ MAGIC = b"AIRC"
 #: Written by ``write``. Version 1 coded edge blocks whole (padded area included); version 2
 #: codes only the MCUs that cover an edge block's visible part; version 3 stores segments
 #: without JPEG byte stuffing; version 4 leaves each block's first DC code words out of its
-#: segment and keeps their values in the first-DC map. All four are read.
-VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: segment and keeps their values in the first-DC map; version 5 predicts those values from the
+#: unit beside them and range-codes the map and the block index together. All five are read.
+VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _FLAG_444 = 0x01
 _FLAG_STANDARD_TABLES = 0x02
 _KNOWN_FLAGS = _FLAG_444 | _FLAG_STANDARD_TABLES
@@ -85,7 +78,7 @@ class ContainerInfo:
     lengths: np.ndarray  # (rows, cols) int64: bytes of each block's segment
     header_bytes: int  # bytes before the first segment
     total_bytes: int
-    #: version 4: (rows, cols, 3) the DC of each block's first Y, Cb and Cr unit, which its
+    #: version 4 on: (rows, cols, 3) the DC of each block's first Y, Cb and Cr unit, which its
     #: segment leaves out; and (rows, cols) the byte length of each block's rebuilt scan
     #: (before stuffing). None for earlier versions, whose segments are scans.
     first_dc: np.ndarray | None = None
@@ -140,7 +133,7 @@ class ContainerInfo:
         return start, start + int(self.lengths[row, col])
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready manifest (version 4 adds the first-DC values and scan lengths)."""
+        """A JSON-ready manifest (version 4 on adds the first-DC values and scan lengths)."""
         extra: dict[str, Any] = {}
         if self.first_dc is not None and self.scan_lengths is not None:
             extra = {
@@ -169,6 +162,11 @@ class Parsed:
     info: ContainerInfo
     tables: tuple[HuffmanTable, ...]
     data: bytes
+    #: version 4 on: (blocks, 3) int64, the bits of each stored segment where its first Y, Cb
+    #: and Cr DC code words belong (``scan.first_mcus``), and the tables' flat decoding and
+    #: coding arrays (``scan.huffman_arrays``) that found them and rebuild the scans
+    insert_at: np.ndarray | None = None
+    huff: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,22 +176,6 @@ class Parsed:
 def _deflate(data: bytes) -> bytes:
     c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
     return c.compress(data) + c.flush()
-
-
-def _length_residuals(lengths: np.ndarray) -> np.ndarray:
-    """Zigzag-mapped difference of each segment length to its left neighbour (to the block
-    above for the first column)."""
-    grid = lengths.astype(np.int64)
-    pred = np.empty_like(grid)
-    pred[:, 1:] = grid[:, :-1]
-    pred[1:, 0] = grid[:-1, 0]
-    pred[0, 0] = 0
-    return zigzag(grid - pred).reshape(-1)
-
-
-def _encode_lengths(lengths: np.ndarray) -> bytes:
-    """The block index: a Rice stream of the length residuals (``bitio.rice_encode``)."""
-    return rice_encode(_length_residuals(lengths))
 
 
 def _table_lengths(tables: Sequence[HuffmanTable]) -> bytes:
@@ -233,14 +215,20 @@ def write(
     tables: Sequence[HuffmanTable] | None,
     lengths: np.ndarray,
     payload: bytes,
-    first_dc_map: bytes,
+    first_dc: dcmap.FirstDC | None,
+    *,
+    version: int = VERSION,
+    first_dc_section: bytes | None = None,
 ) -> bytes:
-    """Serialise a container. ``tables=None`` means the Annex K tables (not stored);
-    ``first_dc_map`` is ``dcmap.encode``'s section."""
+    """Serialise a container of ``version`` 5, or 4 (kept for tests of the reader, with
+    ``first_dc_section`` standing in for the map ``dcmap.encode`` writes). ``tables=None``
+    means the Annex K tables (not stored)."""
+    if version not in (4, 5):
+        raise ValueError("containers are written as version 5 (or 4, for tests)")
     flags = (_FLAG_444 if layout.subsampling == "4:4:4" else 0) | (
         _FLAG_STANDARD_TABLES if tables is None else 0
     )
-    parts = [MAGIC, bytes([VERSION, flags, layout.block.bit_length() - 1])]
+    parts = [MAGIC, bytes([version, flags, layout.block.bit_length() - 1])]
     parts += [uvarint(width), uvarint(height)]
     q = quality_map.astype(np.uint8)
     if np.all(q == q.flat[0]):
@@ -251,10 +239,29 @@ def write(
     if tables is not None:
         packed_tables = _deflate(_table_lengths(tables))
         parts += [uvarint(len(packed_tables)), packed_tables]
-    parts += [uvarint(len(first_dc_map)), first_dc_map]
-    index = _encode_lengths(lengths)
-    parts += [uvarint(len(index)), index, payload]
+    if first_dc is None and (version != 4 or first_dc_section is None):
+        raise ValueError("first_dc is needed unless a version-4 map section is given")
+    if version == 4:
+        section = first_dc_section
+        if section is None:
+            assert first_dc is not None
+            section = dcmap.encode(first_dc.levels, q, first_dc.omitted, first_dc.longer)
+        index = blockindex.rice_lengths(lengths)
+        parts += [uvarint(len(section)), section, uvarint(len(index)), index]
+    else:
+        assert first_dc is not None
+        section = _block_section(lengths, q, first_dc)
+        parts += [uvarint(len(section)), section]
+    parts.append(payload)
     return b"".join(parts)
+
+
+def _block_section(lengths: np.ndarray, quality_map: np.ndarray, first_dc: dcmap.FirstDC) -> bytes:
+    """Version 5: the block index, then the first-DC map, in one range-coded stream."""
+    encoder = arith.Encoder()
+    blockindex.put(encoder, lengths)
+    dcmap.put(encoder, first_dc, quality_map)
+    return encoder.finish()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,15 +291,6 @@ def _inflate(data: bytes, size: int, what: str) -> bytes:
     if len(out) != size or not d.eof or d.unconsumed_tail or d.unused_data:
         raise ContainerError(f"{what}: expected {size} bytes after decompression")
     return out
-
-
-def _decode_lengths(data: bytes, rows: int, cols: int) -> np.ndarray:
-    r = Reader(data)
-    z = rice_decode(r, rows * cols, "block index")
-    r.at_end("block index")
-    grid = unzigzag(z).reshape(rows, cols)
-    grid[:, 0] = np.cumsum(grid[:, 0])  # the first column is predicted from the block above
-    return np.cumsum(grid, axis=1)
 
 
 def _read_table(reader: Reader, slot: int) -> HuffmanTable:
@@ -401,22 +399,44 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
             if table_reader.pos != len(raw_tables):
                 raise ContainerError("Huffman tables: trailing bytes")
 
-    first_dc = omitted = longer = None
-    if version >= 4:
-        size = r.uvarint("first-DC map size", len(data))
-        dc_lengths = np.stack([tables[0].lengths, tables[2].lengths])
-        first_dc, omitted, longer = dcmap.decode(r.take(size, "first-DC map"), qmap, dc_lengths)
-    index_size = r.uvarint("block index size", len(data))
-    lengths = _decode_lengths(r.take(index_size, "block index"), rows, cols)
+    first_dc = omitted = longer = insert_at = huff = None
+    dc_lengths = np.stack([tables[0].lengths, tables[2].lengths])
     max_seg = layout.max_segment_bytes()
-    if lengths.min() < 1 or lengths.max() > max_seg:
-        raise ContainerError(f"block index: segment lengths must lie in 1..{max_seg}")
-    header_bytes = r.pos
-    if int(lengths.sum()) != len(data) - header_bytes:
-        raise ContainerError(
-            f"block index promises {int(lengths.sum())} bytes of segments, "
-            f"{len(data) - header_bytes} follow"
+
+    def checked(lengths: np.ndarray, header_bytes: int) -> np.ndarray:
+        if lengths.min() < 1 or lengths.max() > max_seg:
+            raise ContainerError(f"block index: segment lengths must lie in 1..{max_seg}")
+        if int(lengths.sum()) != len(data) - header_bytes:
+            raise ContainerError(
+                f"block index promises {int(lengths.sum())} bytes of segments, "
+                f"{len(data) - header_bytes} follow"
+            )
+        return lengths
+
+    if version >= 5:
+        size = r.uvarint("block section size", len(data))
+        decoder = arith.Decoder(r.take(size, "block section"), "block section")
+        header_bytes = r.pos
+        lengths = checked(blockindex.get(decoder, rows, cols), header_bytes)
+        offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        huff = scan.huffman_arrays(tables)
+        insert_at, right = scan.first_mcus(data, offsets, lengths, layout, cols, huff, True)
+        first_dc, omitted, longer = dcmap.get(
+            decoder, qmap, right.reshape(rows, cols, 3), dc_lengths
         )
+        decoder.finish()
+    else:
+        if version == 4:
+            size = r.uvarint("first-DC map size", len(data))
+            first_dc, omitted, longer = dcmap.decode(r.take(size, "first-DC map"), qmap, dc_lengths)
+        index_size = r.uvarint("block index size", len(data))
+        index = r.take(index_size, "block index")
+        header_bytes = r.pos
+        lengths = checked(blockindex.read_rice_lengths(index, rows, cols), header_bytes)
+        if version == 4:
+            offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            huff = scan.huffman_arrays(tables)
+            insert_at, _ = scan.first_mcus(data, offsets, lengths, layout, cols, huff, False)
     huffman = "standard" if flags & _FLAG_STANDARD_TABLES else "optimized"
     scan_lengths = None
     if first_dc is not None and omitted is not None and longer is not None:
@@ -425,7 +445,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     info = manifest(
         layout, width, height, huffman, qmap, lengths, header_bytes, version, first_dc, scan_lengths
     )
-    return Parsed(info, tables, data)
+    return Parsed(info, tables, data, insert_at, huff)
 
 
 __all__ = [

@@ -26,7 +26,7 @@ import simplejpeg
 
 from accelir.codec.container import ContainerError
 from accelir.codec.jfif import EOI, SOI, block_header, dht, stuff
-from accelir.codec.scan import huffman_arrays, rebuild
+from accelir.codec.scan import rebuild
 from accelir.codec.tables import natural_quant_tables
 
 try:
@@ -114,10 +114,12 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
     if meta.omits_first_dc:
         assert meta.first_dc is not None and meta.scan_lengths is not None
         mode = 2
+        assert parsed.insert_at is not None and parsed.huff is not None
         rebuild_args = (
             np.ascontiguousarray(meta.first_dc, dtype=np.int16).reshape(-1, 3),
             np.ascontiguousarray(meta.scan_lengths, dtype=np.int64).reshape(-1),
-            huffman_arrays(parsed.tables),
+            parsed.huff,
+            np.ascontiguousarray(parsed.insert_at, dtype=np.int64),
         )
     b = meta.block
     distinct = sorted(set(meta.quality_map.reshape(-1).tolist()))
@@ -184,12 +186,13 @@ def _decode_libjpeg(parsed: Parsed, threads: int | None, seamless: bool) -> np.n
 
 
 def _rows_of(
-    rebuild: tuple[np.ndarray, np.ndarray, np.ndarray], lo: int, hi: int, cols: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rebuild arguments of rows of blocks lo..hi: their first-DC values and scan lengths
-    (per block), and the Huffman arrays (shared)."""
-    levels, scan_lengths, huff = rebuild
-    return levels[lo * cols : hi * cols], scan_lengths[lo * cols : hi * cols], huff
+    rebuild: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], lo: int, hi: int, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rebuild arguments of rows of blocks lo..hi: their first-DC values, scan lengths and
+    code word positions (per block), and the Huffman arrays (shared)."""
+    levels, scan_lengths, huff, insert_at = rebuild
+    rows = slice(lo * cols, hi * cols)
+    return levels[rows], scan_lengths[rows], huff, insert_at[rows]
 
 
 def _shift_row(message: str, first_row: int) -> str:

@@ -64,11 +64,21 @@ class HuffmanTable:
         """The canonical table giving each symbol 0..255 the code length ``lengths[symbol]``
         (0: absent): symbols ordered by length, then by value — the form the container stores
         (its lengths alone determine it)."""
-        lengths = np.asarray(lengths)
-        if lengths.shape != (256,) or lengths.min() < 0 or lengths.max() > MAX_CODE_LENGTH:
+        lengths = np.asarray(lengths).astype(np.int64)
+        if lengths.shape != (256,):
             raise ValueError("code lengths must be 256 values in 0..16")
-        counts, order, codes = _canonical_codes(lengths.astype(np.int64))
-        table = cls(tuple(counts.tolist()), order.astype(np.uint8).tobytes())
+        counts, order, codes, space = _canonical_codes(lengths)
+        if space < 0:
+            raise ValueError("code lengths must be 256 values in 0..16")
+        if not order.size:
+            raise ValueError("Huffman table counts do not match its symbols")
+        if space > 1 << MAX_CODE_LENGTH:
+            raise ValueError("Huffman table over-subscribes the code space")
+        # valid by construction (distinct symbols, counts that match them, checked above):
+        # built without ``validate_table``, which a decoder would otherwise run on every parse
+        table = object.__new__(cls)
+        object.__setattr__(table, "bits", tuple(counts.tolist()))
+        object.__setattr__(table, "values", order.astype(np.uint8).tobytes())
         # the codes are known already: fill the cached property (no per-symbol Python loop)
         table.__dict__["_canonical"] = (lengths.astype(np.uint8), codes)
         return table
@@ -99,13 +109,18 @@ def validate_table(bits: tuple[int, ...], values: bytes) -> None:
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _canonical_codes(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(counts per length 1..16, symbols in canonical order, code of each symbol) for code
-    lengths (256,) in 0..16: symbols by length, then by value; codes assigned in that order."""
+def _canonical_codes(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(counts per length 1..16, symbols in canonical order, code of each symbol, code space
+    used out of 2^16) for code lengths (256,): symbols by length, then by value; codes
+    assigned in that order. The space is -1 where a length lies outside 0..16."""
     counts = np.zeros(MAX_CODE_LENGTH, dtype=np.int64)
+    space = 0
     for symbol in range(256):
+        if lengths[symbol] < 0 or lengths[symbol] > MAX_CODE_LENGTH:
+            return counts, np.empty(0, dtype=np.int64), np.zeros(256, dtype=np.uint32), -1
         if lengths[symbol]:
             counts[lengths[symbol] - 1] += 1
+            space += 1 << (MAX_CODE_LENGTH - lengths[symbol])
     order = np.empty(counts.sum(), dtype=np.int64)
     codes = np.zeros(256, dtype=np.uint32)
     i, code = 0, 0
@@ -117,7 +132,7 @@ def _canonical_codes(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
                 code += 1
                 i += 1
         code <<= 1
-    return counts, order, codes
+    return counts, order, codes, space
 
 
 _MAX_DEPTH = 258  # a Huffman tree over 257 symbols is at most 256 deep

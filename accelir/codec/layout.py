@@ -68,6 +68,14 @@ class Layout:
         """Positions of the first Y, Cb and Cr unit of a block (all in its first MCU)."""
         return np.array([0, self.luma_per_mcu, self.luma_per_mcu + 1], dtype=np.int64)
 
+    def row_end_units(self) -> np.ndarray:
+        """Positions of the Y, Cb and Cr unit that end a block's first row of MCUs (the Y unit
+        in the top row of the last MCU, touching the next block): version 5 predicts the next
+        block's first DCs from theirs."""
+        last = (self.mcus_per_side - 1) * self.units_per_mcu
+        luma = self.luma_per_mcu
+        return np.array([last + self.h_factor - 1, last + luma, last + luma + 1], dtype=np.int64)
+
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """(rows, cols) of blocks covering an image."""
         return -(-height // self.block), -(-width // self.block)

@@ -4,8 +4,8 @@ block's coding distortion (``block_distortions``).
 The DCT is computed once; for each candidate quality the blocks are quantised, the symbol
 counts give that quality's optimal Huffman tables, and each block's coded size follows from
 the code lengths of its symbols (``entropy.segment_bits``), less the first DC code words that
-the container keeps in its first-DC map (version 4; the map's own bytes, about 1.4 per block,
-are left to the header allowance). A block's segment then costs exactly that many bits
+the container keeps in its first-DC map (version 4 on; the map's own bytes, about 1.3 per
+block in version 5, are left to the header allowance). A block's segment then costs exactly that many bits
 rounded up to whole bytes: the container stores segments without byte stuffing, so the
 estimate is the segment's length whenever the quality map's tables are those of the
 estimating quality (uniform maps; mixed maps share one set of tables).

@@ -1,14 +1,16 @@
-"""Standalone JPEG scans rebuilt from the stored segments of container version 4.
+"""Standalone JPEG scans rebuilt from the stored segments of container versions 4 and 5, and the
+first-MCU-row parse that version 5's first-DC map needs.
 
-A version-4 segment is a block's scan without the DC code words of its first Y, Cb and Cr unit
-(their values are in the first-DC map, ``accelir.codec.dcmap``) and without byte stuffing. To
-rebuild the scan, the first MCU is Huffman-decoded just far enough to find where each missing
+A version-4 (or 5) segment is a block's scan without the DC code words of its first Y, Cb and Cr unit
+(their values are in the first-DC map, ``accelir.codec.dcmap``) and without byte stuffing. The
+container's parse Huffman-decodes each block's first MCU far enough to find where each missing
 code word belongs (the Y code word opens the segment; Cb's and Cr's follow the MCU's luma
-units), the code words are put back, and the rest of the segment is copied shifted by what
-was inserted, cut or padded with one-bits to the scan's length (known from the map). One
-compiled pass over all blocks, for ``block_jpeg`` and the simplejpeg engine; the C engine runs
-the same algorithm on the same flat Huffman arrays (``huffman_arrays``) while it assembles its
-strips (``rebuild_scan`` in ``_blockdecode.c``).
+units) — for version 5 on to the end of the block's first MCU row, whose last units' DCs
+predict the next block's (``first_mcus``). To rebuild the scan, the code words are put back at
+those bits and the rest of the segment is copied shifted by what was inserted, cut or padded
+with one-bits to the scan's length (known from the map): one compiled pass over all blocks, for
+``block_jpeg`` and the simplejpeg engine; the C engine does the same with the same positions
+while it assembles its strips (``rebuild_scan`` in ``_blockdecode.c``).
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ import numpy as np
 from accelir.codec.bitio import ContainerError
 from accelir.codec.entropy import category, extra_bits, put_bits
 from accelir.codec.huffman import HuffmanTable
+from accelir.codec.layout import Layout
 
 if TYPE_CHECKING:
     from accelir.codec.container import Parsed
 
 
-_LOOKUP_BITS = 9
+_LOOKUP_BITS = 11
 
 
 # Offsets into the flat Huffman arrays (``huffman_arrays``; the C engine's H_FIRST … H_LENGTHS):
 # per slot (DC luma, AC luma, DC chroma, AC chroma) the canonical decoding arrays by code length
 # 1..16, the symbols in code order, a lookup of the next ``_LOOKUP_BITS`` bits packing the bits to
-# skip (code word and extra bits) | run step << 8 | end of block << 16 (0 where the code word is
-# longer), and each symbol's code and code length.
+# skip (code word and extra bits) | run step << 8 | end of block << 16 for AC tables, the bits to
+# skip | size << 8 for DC tables (0 where the code word is longer), and each symbol's code and
+# code length.
 _H_FIRST, _H_LAST, _H_START = 0, 4 * 17, 8 * 17
 _H_VALUES = 12 * 17
 _H_FAST = _H_VALUES + 4 * 256
@@ -42,7 +46,7 @@ _H_LENGTHS = _H_CODES + 4 * 256
 _H_SIZE = _H_LENGTHS + 4 * 256
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 def _fill(data: np.ndarray, ip: int, end: int, buf: int, nb: int):
     """Top the bit buffer up to at least 32 bits (bytes past ``end`` read as ones); the
     buffer keeps only its ``nb`` low bits meaningful."""
@@ -112,6 +116,20 @@ def _copy(
     return pos, acc, n_acc
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _canonical(buf: int, nb: int, huff: np.ndarray, table: int) -> tuple[int, int]:
+    """(symbol, code length) of the code word at the top of the bit buffer (≥ 16 bits in it)
+    by canonical search, or (-1, 0) where no code word of ``table`` matches."""
+    for length in range(1, 17):
+        code = (buf >> (nb - length)) & ((1 << length) - 1)
+        if code <= huff[_H_LAST + table * 17 + length]:
+            index = (
+                huff[_H_START + table * 17 + length] + code - huff[_H_FIRST + table * 17 + length]
+            )
+            return huff[_H_VALUES + table * 256 + index], length
+    return -1, 0
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _rebuild(
     data: np.ndarray,
@@ -119,80 +137,29 @@ def _rebuild(
     lengths: np.ndarray,
     scan_lengths: np.ndarray,
     levels: np.ndarray,
-    mcu_components: np.ndarray,
+    insert_at: np.ndarray,
     huff: np.ndarray,
     out: np.ndarray,
     out_offsets: np.ndarray,
 ) -> int:
     """Every block's standalone scan (unstuffed) into ``out`` at ``out_offsets``, which the
-    caller sets from the scan lengths; returns -1, or the first block whose first MCU does not
-    decode (a bad code, a run past 63, or data that ends early) or whose scan length does not
-    fit what it holds."""
-    size = 1 << _LOOKUP_BITS
-    mask = size - 1
-    n_units = mcu_components.shape[0]
-    insert_at = np.zeros(3, dtype=np.int64)  # bit of the segment where each code word goes
+    caller sets from the scan lengths: the stored segment's pieces between the bits where the
+    three code words belong (``insert_at``, from ``first_mcus``) and the code words of the
+    ``levels``, cut or padded with one-bits to the scan's length. Returns -1, or the first block
+    whose scan length does not fit what it holds."""
     for b in range(offsets.shape[0]):
         base, stored = offsets[b], lengths[b]
-        ip, end, end_bits = base, base + stored, 8 * stored
-        buf, nb, p = 0, 0, 0  # bit buffer, bits in it, bits consumed
-        # find where Cb's and Cr's first DC code words belong: decode the MCU's luma units
-        # (and Cb's AC), whose first DC word is the one left out; Cr's AC needs no decoding
-        for u in range(n_units - 1):
-            comp = mcu_components[u]
-            if u == 0 or comp != mcu_components[u - 1]:
-                insert_at[comp] = p
-                table, k = (0 if comp == 0 else 2) + 1, 1
-            else:
-                table, k = 0, 0
-            while k < 64:
-                ip, buf, nb = _fill(data, ip, end, buf, nb)
-                entry = huff[_H_FAST + table * size + ((buf >> (nb - _LOOKUP_BITS)) & mask)]
-                if entry == 0:  # a code word longer than the lookup: canonical search
-                    symbol, n = -1, 0
-                    for length in range(_LOOKUP_BITS + 1, 17):
-                        code = (buf >> (nb - length)) & ((1 << length) - 1)
-                        if code <= huff[_H_LAST + table * 17 + length]:
-                            index = (
-                                huff[_H_START + table * 17 + length]
-                                + code
-                                - huff[_H_FIRST + table * 17 + length]
-                            )
-                            symbol, n = huff[_H_VALUES + table * 256 + index], length
-                            break
-                    if symbol < 0:
-                        return b
-                    if k == 0:
-                        entry = n + symbol
-                    else:
-                        step = 16 if symbol == 0xF0 else (symbol >> 4) + 1
-                        entry = (
-                            (n + (symbol & 0x0F)) | (step << 8) | (1 << 16 if symbol == 0 else 0)
-                        )
-                total = entry & 0xFF
-                if total > 27 or p + total > end_bits:
-                    return b
-                nb -= total
-                p += total
-                if k == 0:
-                    table, k = table + 1, 1
-                elif entry >> 16:
-                    break
-                else:
-                    k += (entry >> 8) & 0xFF
-            if k > 64:
-                return b
-        insert_at[mcu_components[n_units - 1]] = p
-        # the code words put back between the segment's pieces, up to the scan's length (bits
-        # past the stored bytes read as one-bits: the padding)
+        # bits past the stored bytes read as one-bits: the padding
         pos, acc, n_acc = out_offsets[b], 0, 0
         remaining = 8 * scan_lengths[b]
         p = 0
         for comp in range(3):
-            piece = min(insert_at[comp] - p, remaining)
+            if insert_at[b, comp] < p or insert_at[b, comp] > 8 * stored:
+                return b
+            piece = min(insert_at[b, comp] - p, remaining)
             pos, acc, n_acc = _copy(data, base, stored, p, piece, out, pos, acc, n_acc)
             remaining -= piece
-            p = insert_at[comp]
+            p = insert_at[b, comp]
             slot = 0 if comp == 0 else 2
             v = levels[b, comp]
             cat = category(v)
@@ -207,6 +174,107 @@ def _rebuild(
         if n_acc != 0 or pos - out_offsets[b] != scan_lengths[b]:
             return b
     return -1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _first_mcus(
+    data: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, cols: int, mcus_per_row: int,
+    mcu_components: np.ndarray, last_luma: int, huff: np.ndarray, row_ends: bool,
+    insert_at: np.ndarray, right: np.ndarray,
+) -> int:  # fmt: skip
+    """``first_mcus`` on flat arrays; returns -1, or the first block whose data does not
+    decode (a bad code word, a run past 63, or data that ends early)."""
+    size = 1 << _LOOKUP_BITS
+    mask = size - 1
+    n_units = mcu_components.shape[0]
+    rel = np.zeros(3, dtype=np.int64)
+    for b in range(offsets.shape[0]):
+        whole_row = row_ends and b % cols != cols - 1
+        n_mcus = mcus_per_row if whole_row else 1
+        base, stored = offsets[b], lengths[b]
+        ip, end, end_bits = base, base + stored, 8 * stored
+        buf, nb, p = 0, 0, 0  # bit buffer, bits in it, bits consumed
+        rel[:] = 0
+        for m in range(n_mcus):
+            last_mcu = m == n_mcus - 1
+            for u in range(n_units):
+                comp = mcu_components[u]
+                slot = 0 if comp == 0 else 2
+                if m == 0 and (u == 0 or comp != mcu_components[u - 1]):
+                    insert_at[b, comp] = p  # the component's first unit: its DC word left out
+                else:
+                    ip, buf, nb = _fill(data, ip, end, buf, nb)
+                    entry = huff[_H_FAST + slot * size + ((buf >> (nb - _LOOKUP_BITS)) & mask)]
+                    if entry:
+                        cat = entry >> 8
+                        n = (entry & 0xFF) - cat
+                    else:
+                        cat, n = _canonical(buf, nb, huff, slot)
+                    if cat < 0 or p + n + cat > end_bits:
+                        return b
+                    extra = (buf >> (nb - n - cat)) & ((1 << cat) - 1)
+                    if cat and extra < 1 << (cat - 1):
+                        extra -= (1 << cat) - 1
+                    rel[comp] += extra
+                    nb -= n + cat
+                    p += n + cat
+                if whole_row and last_mcu and (u == last_luma or comp > 0):
+                    right[b, comp] = rel[comp]
+                if last_mcu and comp == 2:
+                    break  # Cr's code word is placed (and its DC read): its AC is not needed
+                k = 1  # skip the unit's AC coefficients
+                while k < 64:
+                    ip, buf, nb = _fill(data, ip, end, buf, nb)
+                    entry = huff[
+                        _H_FAST + (slot + 1) * size + ((buf >> (nb - _LOOKUP_BITS)) & mask)
+                    ]
+                    if entry == 0:
+                        symbol, n = _canonical(buf, nb, huff, slot + 1)
+                        if symbol < 0:
+                            return b
+                        step = 16 if symbol == 0xF0 else (symbol >> 4) + 1
+                        entry = (
+                            (n + (symbol & 0x0F)) | (step << 8) | (1 << 16 if symbol == 0 else 0)
+                        )
+                    total = entry & 0xFF
+                    if total > 26 or p + total > end_bits:
+                        return b
+                    nb -= total
+                    p += total
+                    if entry >> 16:
+                        break
+                    k += (entry >> 8) & 0xFF
+                if k > 64:
+                    return b
+    return -1
+
+
+def first_mcus(
+    data: bytes, offsets: np.ndarray, lengths: np.ndarray, layout: Layout, cols: int,
+    huff: np.ndarray, row_ends: bool,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """What the first MCUs of stored segments (versions 4 and 5) say, Huffman-decoded:
+    ``insert_at`` (blocks, 3) int64, the bits where each block's first Y (0), Cb and Cr DC code
+    words belong when its scan is rebuilt (``huff``: the tables' ``huffman_arrays``); with
+    ``row_ends`` (version 5), ``right`` (blocks, 3)
+    int64, the DC of the Y, Cb and Cr units that end the block's first MCU row (the Y unit at
+    the row's right end, top row of its MCU) relative to the block's first DCs — zeros in the
+    last column, which no block follows. Version 5 predicts the next block's first DCs from it
+    (``dcmap``). Raises ``ContainerError`` naming the first block whose data does not decode."""
+    n = offsets.size
+    insert_at = np.zeros((n, 3), dtype=np.int64)
+    right = np.zeros((n, 3), dtype=np.int64)
+    mcu = layout.unit_components()[: layout.units_per_mcu].astype(np.int64)
+    failed = _first_mcus(
+        np.frombuffer(data, dtype=np.uint8), offsets.reshape(-1).astype(np.int64),
+        lengths.reshape(-1).astype(np.int64), cols, layout.mcus_per_side, mcu,
+        layout.h_factor - 1, huff, row_ends, insert_at, right,
+    )  # fmt: skip
+    if failed >= 0:
+        row, col = divmod(failed, cols)
+        what = "first MCU row" if row_ends and col != cols - 1 else "first MCU"
+        raise ContainerError(f"block ({row}, {col}): corrupt scan data (its {what})")
+    return insert_at, right
 
 
 def huffman_arrays(tables: tuple[HuffmanTable, ...]) -> np.ndarray:
@@ -235,8 +303,8 @@ def _huffman_arrays(lengths: np.ndarray) -> np.ndarray:
                     out[codes + slot * 256 + symbol] = code
                     out[code_lengths + slot * 256 + symbol] = length
                     if length <= _LOOKUP_BITS:
-                        if slot % 2 == 0:  # DC: the size is the extra bits
-                            entry = length + symbol
+                        if slot % 2 == 0:  # DC: the size is the extra bits (and kept)
+                            entry = (length + symbol) | (symbol << 8)
                         else:
                             step = 16 if symbol == 0xF0 else (symbol >> 4) + 1
                             entry = (length + (symbol & 0x0F)) | (step << 8)
@@ -257,11 +325,12 @@ def rebuild(
     parsed: Parsed, blocks: np.ndarray | None = None
 ) -> tuple[bytes, np.ndarray, np.ndarray]:
     """(scans, offsets, lengths): the standalone scans of ``blocks`` (raster indices; all by
-    default) of a version-4 container, without byte stuffing (``jfif.stuff`` adds it), laid end
-    to end. Raises ``ContainerError`` naming the first block whose first MCU does not decode."""
+    default) of a container of version 4 or 5, without byte stuffing (``jfif.stuff`` adds it),
+    laid end to end. Raises ``ContainerError`` naming the first block whose scan length does
+    not fit what it holds."""
     meta = parsed.info
-    if meta.first_dc is None or meta.scan_lengths is None:
-        raise ValueError("only containers of version 4 store segments without first DC")
+    if meta.first_dc is None or meta.scan_lengths is None or parsed.insert_at is None:
+        raise ValueError("only containers of version 4 on store segments without first DC")
     index = np.arange(meta.rows * meta.cols) if blocks is None else np.asarray(blocks)
     offsets = meta.offsets.reshape(-1)[index]
     lengths = meta.lengths.reshape(-1)[index]
@@ -270,10 +339,12 @@ def rebuild(
     total = int(scan_lengths.sum())
     out = np.empty(total, dtype=np.uint8)  # the kernel writes no more than each scan's length
     levels = meta.first_dc.reshape(-1, 3)[index].astype(np.int64)
-    mcu = meta.layout.unit_components()[: meta.layout.units_per_mcu].astype(np.int64)
+    insert_at = parsed.insert_at[index]
     data = np.frombuffer(parsed.data, dtype=np.uint8)
-    huff = huffman_arrays(parsed.tables)
-    failed = _rebuild(data, offsets, lengths, scan_lengths, levels, mcu, huff, out, out_offsets)
+    huff = huffman_arrays(parsed.tables) if parsed.huff is None else parsed.huff
+    failed = _rebuild(
+        data, offsets, lengths, scan_lengths, levels, insert_at, huff, out, out_offsets
+    )
     if failed >= 0:
         row, col = divmod(int(index[failed]), meta.cols)
         raise ContainerError(f"block ({row}, {col}): corrupt scan data (its first MCU)")

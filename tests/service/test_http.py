@@ -106,7 +106,7 @@ def test_block_range_matches_the_manifest(client, image_id) -> None:
     manifest = client.get(f"/v1/images/{image_id}/manifest", headers=AUTH)
     assert manifest.headers["cache-control"] == IMMUTABLE
     body = manifest.json()
-    assert body["version"] == 4  # what an edge node needs to rebuild a block from its range
+    assert body["version"] == 5  # what an edge node needs to rebuild a block from its range
     assert len(body["first_dc"]) == body["rows"] and len(body["first_dc"][0][0]) == 3
     assert len(body["scan_lengths"]) == body["rows"]
     start, end = body["byte_ranges"][0][0]
