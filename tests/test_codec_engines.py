@@ -102,7 +102,7 @@ def test_valid_containers_decode_as_strips_and_corrupt_ones_fall_back(photo: np.
     meta = codec.info(data)
     start, end = meta.block_range(3, 7)
     broken = bytearray(data)
-    cut = start + 3 * (end - start) // 4  # past the first MCU, which the rebuild parses
+    cut = start + 3 * (end - start) // 4  # past the first MCU row, which the parse decodes
     broken[cut:end] = bytes(end - cut)  # zeros: valid bits, wrong length
     with pytest.raises(ContainerError, match=r"block \(3, 7\)"):
         codec.decode(bytes(broken), engine="libjpeg")

@@ -495,7 +495,7 @@ static int decode_strip(Job *job, const Py_ssize_t *idx, Py_ssize_t n, int quant
             const Py_ssize_t written = rebuild_scan(job, idx[k], job->scratch + len);
             if (written < 0) {
                 snprintf(job->err->message, sizeof job->err->message,
-                         "corrupt scan data (its first MCU)");
+                         "corrupt scan data (its scan length)");
                 return -1;
             }
             len += (size_t)written;

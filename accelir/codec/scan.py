@@ -1,11 +1,11 @@
 """Standalone JPEG scans rebuilt from the stored segments of container versions 4 and 5, and the
 first-MCU-row parse that version 5's first-DC map needs.
 
-A version-4 (or 5) segment is a block's scan without the DC code words of its first Y, Cb and Cr unit
-(their values are in the first-DC map, ``accelir.codec.dcmap``) and without byte stuffing. The
-container's parse Huffman-decodes each block's first MCU far enough to find where each missing
-code word belongs (the Y code word opens the segment; Cb's and Cr's follow the MCU's luma
-units) — for version 5 on to the end of the block's first MCU row, whose last units' DCs
+A version-4 (or 5) segment is a block's scan without the DC code words of its first Y, Cb and
+Cr unit (their values are in the first-DC map, ``accelir.codec.dcmap``) and without byte
+stuffing. The container's parse Huffman-decodes each block's first MCU far enough to find where
+each missing code word belongs (the Y code word opens the segment; Cb's and Cr's follow the
+MCU's luma units) — for version 5 on to the end of the block's first MCU row, whose last units' DCs
 predict the next block's (``first_mcus``). To rebuild the scan, the code words are put back at
 those bits and the rest of the segment is copied shifted by what was inserted, cut or padded
 with one-bits to the scan's length (known from the map): one compiled pass over all blocks, for
@@ -347,5 +347,5 @@ def rebuild(
     )
     if failed >= 0:
         row, col = divmod(int(index[failed]), meta.cols)
-        raise ContainerError(f"block ({row}, {col}): corrupt scan data (its first MCU)")
+        raise ContainerError(f"block ({row}, {col}): corrupt scan data (its scan length)")
     return out[:total].tobytes(), out_offsets, scan_lengths
