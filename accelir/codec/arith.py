@@ -39,7 +39,7 @@ _MAX_MAGNITUDE = 1 << 40
 
 
 def _thetas() -> list[float]:
-    """The 32 values of θ, increasing: ``h_e = 0.5^(2^-e)`` for e = −3 … 12 (squares of 0.5
+    """The 32 values of θ, increasing: ``h_e = 0.5^(2^-e)`` for e = −3 … 13 (squares of 0.5
     below e = 0, repeated square roots above), and the geometric mean of each neighbouring
     pair between them."""
     h = [0.5**8, 0.5**4, 0.5**2, 0.5]

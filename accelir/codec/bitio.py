@@ -1,6 +1,6 @@
 """Byte-level primitives of the container format: its error type, LEB128 varints, a
-bounds-checked reader, and the Rice code used for grids of small integers (the block index and
-the first-DC map, docs/format.md).
+bounds-checked reader, the Rice code used for grids of small integers (the block index and the
+first-DC map of version 4, docs/format.md), and the JPEG-LS median predictor both predict with.
 
 A Rice stream codes zigzag-mapped values ``z`` with one parameter ``k`` (0–23): a byte ``k``,
 ``uvarint m`` and ``m`` bytes of unary parts (``z >> k`` one-bits then a zero-bit per value,
@@ -68,6 +68,18 @@ class Reader:
     def at_end(self, what: str) -> None:
         if self.pos != len(self.data):
             raise ContainerError(f"{what}: trailing bytes")
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def median_predictor(a: int, b: int, d: int) -> int:
+    """JPEG-LS's median predictor from the left ``a``, upper ``b`` and upper-left ``d``
+    neighbours: ``min(a, b)`` if ``d ≥ max(a, b)``, ``max(a, b)`` if ``d ≤ min(a, b)``, else
+    ``a + b − d``."""
+    if d >= max(a, b):
+        return min(a, b)
+    if d <= min(a, b):
+        return max(a, b)
+    return a + b - d
 
 
 def zigzag(values: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from accelir.codec import arith
+from accelir.codec import arith, bitio
 from accelir.codec.bitio import Reader, rice_decode, rice_encode, unzigzag, zigzag
 
 #: Context edges of the version-5 index (``arith``: sums of the neighbours' residual magnitudes).
@@ -48,12 +48,7 @@ def _median_prediction(grid: np.ndarray, r: int, c: int) -> int:
         return grid[r, c - 1]
     if c == 0:
         return grid[r - 1, c]
-    a, b, d = grid[r, c - 1], grid[r - 1, c], grid[r - 1, c - 1]
-    if d >= max(a, b):
-        return min(a, b)
-    if d <= min(a, b):
-        return max(a, b)
-    return a + b - d
+    return bitio.median_predictor(grid[r, c - 1], grid[r - 1, c], grid[r - 1, c - 1])
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)

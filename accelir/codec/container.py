@@ -305,6 +305,12 @@ def _read_table(reader: Reader, slot: int) -> HuffmanTable:
         raise ContainerError(f"Huffman table: {exc}") from None
 
 
+def segment_offsets(lengths: np.ndarray, header_bytes: int) -> np.ndarray:
+    """Where each segment of ``lengths`` starts: laid end to end after the header."""
+    start = np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(lengths.shape)
+    return header_bytes + start
+
+
 def manifest(
     layout: Layout,
     width: int,
@@ -319,7 +325,6 @@ def manifest(
 ) -> ContainerInfo:
     """The manifest of segments of ``lengths`` (rows, cols) laid end to end after
     ``header_bytes`` bytes of header (version 4: with the first-DC values and scan lengths)."""
-    offsets = np.concatenate([[0], np.cumsum(lengths.reshape(-1))[:-1]]).reshape(lengths.shape)
     return ContainerInfo(
         version=version,
         width=width,
@@ -328,7 +333,7 @@ def manifest(
         subsampling=layout.subsampling,
         huffman=huffman,
         quality_map=quality_map,
-        offsets=header_bytes + offsets,
+        offsets=segment_offsets(lengths, header_bytes),
         lengths=lengths,
         header_bytes=header_bytes,
         total_bytes=header_bytes + int(lengths.sum()),
@@ -418,7 +423,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         decoder = arith.Decoder(r.take(size, "block section"), "block section")
         header_bytes = r.pos
         lengths = checked(blockindex.get(decoder, rows, cols), header_bytes)
-        offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        offsets = segment_offsets(lengths, header_bytes)
         huff = scan.huffman_arrays(tables)
         insert_at, right = scan.first_mcus(data, offsets, lengths, layout, cols, huff, True)
         first_dc, omitted, longer = dcmap.get(
@@ -434,7 +439,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         header_bytes = r.pos
         lengths = checked(blockindex.read_rice_lengths(index, rows, cols), header_bytes)
         if version == 4:
-            offsets = header_bytes + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            offsets = segment_offsets(lengths, header_bytes)
             huff = scan.huffman_arrays(tables)
             insert_at, _ = scan.first_mcus(data, offsets, lengths, layout, cols, huff, False)
     huffman = "standard" if flags & _FLAG_STANDARD_TABLES else "optimized"

@@ -33,6 +33,7 @@ from accelir.codec import arith
 from accelir.codec.bitio import (
     ContainerError,
     Reader,
+    median_predictor,
     rice_decode,
     rice_encode,
     unzigzag,
@@ -90,15 +91,11 @@ def _predicted_level(
     elif c == 0:
         p = levels[r - 1, c, k] * steps[r - 1, c, k]
     else:
-        a = levels[r, c - 1, k] * steps[r, c - 1, k]
-        b = levels[r - 1, c, k] * steps[r - 1, c, k]
-        d = levels[r - 1, c - 1, k] * steps[r - 1, c - 1, k]
-        if d >= max(a, b):
-            p = min(a, b)
-        elif d <= min(a, b):
-            p = max(a, b)
-        else:
-            p = a + b - d
+        p = median_predictor(
+            levels[r, c - 1, k] * steps[r, c - 1, k],
+            levels[r - 1, c, k] * steps[r - 1, c, k],
+            levels[r - 1, c - 1, k] * steps[r - 1, c - 1, k],
+        )
     step = steps[r, c, k]
     q = (2 * abs(p) + step) // (2 * step)
     return q if p >= 0 else -q
@@ -167,14 +164,20 @@ def _longer_p1(omitted: np.ndarray) -> np.ndarray:
     return (omitted % 8) << (arith.PROB_BITS - 3)
 
 
+def _odd(omitted: np.ndarray, longer: np.ndarray) -> np.ndarray:
+    """The blocks whose omitted bits are not whole bytes: the only ones that can be *longer*."""
+    odd = omitted % 8 != 0
+    if np.any(longer & ~odd):
+        raise ValueError("a block whose omitted bits are whole bytes cannot be longer")
+    return odd
+
+
 def put(encoder: arith.Encoder, first_dc: FirstDC, quality_map: np.ndarray) -> None:
     """Version 5: the three residual grids (each block's first DC predicted from the unit
     beside it: the left block's first DC plus its ``right``), then the *longer* bits of the
     blocks whose omitted bits are not whole bytes."""
     omitted, longer = first_dc.omitted, first_dc.longer
-    odd = omitted % 8 != 0
-    if np.any(longer & ~odd):
-        raise ValueError("a block whose omitted bits are whole bytes cannot be longer")
+    odd = _odd(omitted, longer)
     levels = first_dc.levels.astype(np.int64)
     right = first_dc.right.astype(np.int64)
     residuals = _residuals(levels, right, dc_steps(quality_map), True)
@@ -202,13 +205,12 @@ def get(
 def encode(
     levels: np.ndarray, quality_map: np.ndarray, omitted: np.ndarray, longer: np.ndarray
 ) -> bytes:
-    """Version 4: the map's bytes: a Rice stream of prediction residuals per component (Y, Cb, Cr), then
-    one bit per block whose ``omitted`` bits are not a whole number of bytes, in raster order,
-    zero-padded: ``longer`` there, i.e. the rebuilt scan takes one byte more than the stored
-    segment plus the omitted whole bytes (it never does where ``omitted`` is whole bytes)."""
-    odd = omitted % 8 != 0
-    if np.any(longer & ~odd):
-        raise ValueError("a block whose omitted bits are whole bytes cannot be longer")
+    """Version 4: the map's bytes: a Rice stream of prediction residuals per component (Y, Cb,
+    Cr), then one bit per block whose ``omitted`` bits are not a whole number of bytes, in
+    raster order, zero-padded: ``longer`` there, i.e. the rebuilt scan takes one byte more than
+    the stored segment plus the omitted whole bytes (it never does where ``omitted`` is whole
+    bytes)."""
+    odd = _odd(omitted, longer)
     levels = levels.astype(np.int64)
     residuals = _residuals(levels, np.zeros_like(levels), dc_steps(quality_map), False)
     streams = b"".join(rice_encode(zigzag(residuals[k])) for k in range(3))

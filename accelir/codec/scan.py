@@ -329,7 +329,12 @@ def rebuild(
     laid end to end. Raises ``ContainerError`` naming the first block whose scan length does
     not fit what it holds."""
     meta = parsed.info
-    if meta.first_dc is None or meta.scan_lengths is None or parsed.insert_at is None:
+    if (
+        meta.first_dc is None
+        or meta.scan_lengths is None
+        or parsed.insert_at is None
+        or parsed.huff is None
+    ):
         raise ValueError("only containers of version 4 on store segments without first DC")
     index = np.arange(meta.rows * meta.cols) if blocks is None else np.asarray(blocks)
     offsets = meta.offsets.reshape(-1)[index]
@@ -341,7 +346,7 @@ def rebuild(
     levels = meta.first_dc.reshape(-1, 3)[index].astype(np.int64)
     insert_at = parsed.insert_at[index]
     data = np.frombuffer(parsed.data, dtype=np.uint8)
-    huff = huffman_arrays(parsed.tables) if parsed.huff is None else parsed.huff
+    huff = parsed.huff
     failed = _rebuild(
         data, offsets, lengths, scan_lengths, levels, insert_at, huff, out, out_offsets
     )
